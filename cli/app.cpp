@@ -1,0 +1,51 @@
+#include "cli/app.hpp"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+namespace strata::cli {
+
+bool GlobalOptions::progress() const { return !quiet && !json && ::isatty(STDERR_FILENO) != 0; }
+
+void report_error(const GlobalOptions& global, util::ErrorKind kind, const std::string& message) {
+  if (global.json) {
+    nlohmann::json j;
+    j["error"] = {{"kind", util::kind_name(kind)}, {"message", message}};
+    std::cout << j.dump() << '\n';
+  } else {
+    std::cerr << "strata: error: " << message << '\n';
+  }
+}
+
+int run(int argc, char** argv) {
+  CLI::App app{"strata: reproducible environment images for data-science and ML teams"};
+  app.set_version_flag("--version", std::string("strata ") + STRATA_VERSION);
+  app.require_subcommand(1);
+  GlobalOptions global;
+  app.add_flag("--json", global.json, "Machine-readable JSON output on stdout");
+  app.add_flag("-q,--quiet", global.quiet, "No progress output");
+  app.add_option("--store", global.store,
+                 "Store directory (default: $STRATA_HOME, else $XDG_CACHE_HOME/strata)");
+
+  register_build(app, global);
+  register_inspect(app, global);
+  register_cache(app, global);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const util::Error& e) {
+    report_error(global, e.kind(), e.what());
+    return util::exit_code(e.kind());
+  } catch (const std::exception& e) {
+    report_error(global, util::ErrorKind::Internal, std::string("internal error: ") + e.what());
+    return util::exit_code(util::ErrorKind::Internal);
+  }
+  return 0;
+}
+
+}  // namespace strata::cli

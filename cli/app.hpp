@@ -1,0 +1,34 @@
+// The strata command line: argument parsing and dispatch to the library. Each subcommand
+// lives in its own cli/cmd_<name>.cpp and registers itself on the CLI11 app.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <string>
+
+#include "util/error.hpp"
+
+namespace strata::cli {
+
+/// Options shared by every subcommand. Filled by the top-level parser.
+struct GlobalOptions {
+  bool json = false;      // machine-readable output on stdout
+  bool quiet = false;     // no progress output
+  std::string store;      // --store / $STRATA_HOME override; empty = default
+  /// True when stderr is a terminal and progress may be drawn.
+  [[nodiscard]] bool progress() const;
+};
+
+/// Runs the command line; returns the process exit code (docs/cli.md, "Exit codes").
+int run(int argc, char** argv);
+
+// Registration functions, one per cli/cmd_<name>.cpp. Each adds its subcommand to `app`
+// and sets a callback that throws util::Error on failure.
+void register_build(CLI::App& app, GlobalOptions& global);
+void register_inspect(CLI::App& app, GlobalOptions& global);
+void register_cache(CLI::App& app, GlobalOptions& global);
+
+/// Prints an error for humans (stderr) or as JSON ({"error":{kind,message}} on stdout).
+void report_error(const GlobalOptions& global, util::ErrorKind kind, const std::string& message);
+
+}  // namespace strata::cli

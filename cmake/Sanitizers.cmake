@@ -1,0 +1,12 @@
+# STRATA_ASAN: AddressSanitizer + UndefinedBehaviorSanitizer; STRATA_TSAN: ThreadSanitizer.
+if(STRATA_ASAN AND STRATA_TSAN)
+  message(FATAL_ERROR "STRATA_ASAN and STRATA_TSAN cannot be combined")
+endif()
+if(STRATA_ASAN)
+  add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  add_link_options(-fsanitize=address,undefined)
+endif()
+if(STRATA_TSAN)
+  add_compile_options(-fsanitize=thread -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=thread)
+endif()

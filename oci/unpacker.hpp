@@ -1,0 +1,38 @@
+// Safe layer unpacker: applies hostile OCI layers onto a directory.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include "oci/digest.hpp"
+#include "util/io.hpp"
+
+namespace strata::oci {
+
+struct UnpackOptions {
+  /// Restore uid/gid from the tar (only effective when running as root or in a user
+  /// namespace that maps them); otherwise files belong to the caller.
+  bool preserve_owners = false;
+  std::size_t max_path_length = 4096;
+  std::size_t max_pax_header_size = 1 << 20;  // bytes of PAX extended header per entry
+  std::uint64_t max_entries = 10'000'000;
+};
+
+struct UnpackStats {
+  std::uint64_t entries = 0;
+  std::uint64_t bytes = 0;     // regular file bytes written
+  std::uint64_t whiteouts = 0;
+};
+
+/// Applies one layer read from `layer` (compressed as `media_type` says: tar, +gzip, +zstd,
+/// Docker gzip) onto `root`, which must exist. Layers must be applied in manifest order.
+/// Every path is resolved inside root without following symlinks out of it; absolute
+/// paths, "..", device nodes, escaping hardlinks, invalid whiteouts are rejected with
+/// InvalidInput naming `layer_digest` and the entry. Nothing is ever written outside root.
+/// Not thread-safe for the same root.
+UnpackStats unpack_layer(const std::filesystem::path& root, util::Source& layer,
+                         const std::string& media_type, const Digest& layer_digest,
+                         const UnpackOptions& options = {});
+
+}  // namespace strata::oci
