@@ -27,6 +27,8 @@ int run(int argc, char** argv);
 void register_build(CLI::App& app, GlobalOptions& global);
 void register_inspect(CLI::App& app, GlobalOptions& global);
 void register_cache(CLI::App& app, GlobalOptions& global);
+void register_layer(CLI::App& app, GlobalOptions& global);
+void register_registry(CLI::App& app, GlobalOptions& global);
 
 /// Prints an error for humans (stderr) or as JSON ({"error":{kind,message}} on stdout).
 void report_error(const GlobalOptions& global, util::ErrorKind kind, const std::string& message);

@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,9 @@ namespace strata::oci {
 struct DockerArchiveLayer {
   Descriptor descriptor;  // compressed blob descriptor from the manifest
   Digest diff_id;         // from the config
+  /// Size of the uncompressed tar when known (from the build); otherwise the layer is
+  /// first decompressed to a temporary file to learn it.
+  std::optional<std::uint64_t> uncompressed_size;
   /// Opens the (compressed) blob content; called once, while writing.
   std::function<std::unique_ptr<util::Source>()> open;
 };
