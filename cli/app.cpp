@@ -31,6 +31,7 @@ int run(int argc, char** argv) {
   CLI::App app{"strata: reproducible environment images for data-science and ML teams"};
   app.set_version_flag("--version", std::string("strata ") + STRATA_VERSION);
   app.require_subcommand(1);
+  app.fallthrough();  // global options are accepted after the subcommand too
   GlobalOptions global;
   app.add_flag("--json", global.json, "Machine-readable JSON output on stdout");
   app.add_flag("-q,--quiet", global.quiet, "No progress output");

@@ -48,6 +48,10 @@ struct LayerResult {
 
 /// One entry of an in-memory layer.
 struct LayerEntry {
+  /// Whiteout: `path` names what a lower layer had and this one deletes; it is written as
+  /// "DIR/.wh.NAME". OpaqueWhiteout: `path` names a directory whose lower content is hidden;
+  /// it is written as "PATH/.wh..wh..opq". Both are empty files (mode/owner/mtime from the
+  /// entry). Hardlink: the first of the link and its File in layer order carries the content.
   enum class Type { File, Directory, Symlink, Hardlink, Whiteout, OpaqueWhiteout };
   std::string path;          // relative, '/'-separated, no leading "/" or "./", no ".."
   Type type = Type::File;

@@ -55,8 +55,9 @@ class LayoutReader {
   Index m_index;
 };
 
-/// Splits "DIR[:TAG]" as used by `oci:DIR:TAG` (the last ':' that is followed by a valid
-/// tag and not part of the directory path).
+/// Splits "DIR[:NAME]" as used by `oci:DIR:NAME`. Like skopeo's oci: transport on Unix, the
+/// directory ends at the first ':' and the rest, which may hold '/' and ':', is the image
+/// name ("./a:b/dir:tag" -> {"./a", "b/dir:tag"}); no ':' means no name.
 std::pair<std::filesystem::path, std::string> split_layout_ref(const std::string& text);
 
 }  // namespace strata::oci

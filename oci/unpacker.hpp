@@ -17,6 +17,10 @@ struct UnpackOptions {
   std::size_t max_path_length = 4096;
   std::size_t max_pax_header_size = 1 << 20;  // bytes of PAX extended header per entry
   std::uint64_t max_entries = 10'000'000;
+  /// Resolve paths with openat2(2) where the kernel allows it (5.6+; falls back to an
+  /// O_NOFOLLOW component walk automatically). false forces the walk (tests, debugging).
+  /// Both implement the same policy (see oci/safe_path.cpp).
+  bool use_openat2 = true;
 };
 
 struct UnpackStats {

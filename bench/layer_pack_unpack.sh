@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Benchmark: packing and unpacking a ~1 GB tree of mixed files, strata vs GNU tar + zstd.
+#   pack:   strata layer pack DIR --level 3 --threads 2
+#   peer:   tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf - DIR | zstd -3 -T2
+#   unpack: strata layer unpack L DIR   vs   zstd -dc L | tar -x -C DIR
+# The tree is a copy of /usr/share and /usr/lib/gcc (~57k small files plus large binaries).
+# usage: bench/layer_pack_unpack.sh [RUNS]   (needs a built ./build/strata)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-5}
+strata=${STRATA_BIN:-$PWD/build/strata}
+work=${BENCH_DIR:-/var/tmp/strata-bench}
+mkdir -p "$work"
+tree="$work/tree"
+if [ ! -d "$tree" ]; then
+  mkdir -p "$tree"
+  cp -a /usr/share "$tree/share"
+  cp -a /usr/lib/gcc "$tree/gcc"
+fi
+echo "tree: $(du -sh --apparent-size "$tree" | cut -f1), $(find "$tree" | wc -l) entries"
+tar -cf /dev/null "$tree"  # warm the page cache for both sides
+
+py=bench/pair.py
+out="$work/results.jsonl"
+: >"$out"
+python3 $py --name "pack ~1GB zstd-3 (2 threads)" --runs "$runs" --json "$out" \
+  "$strata layer pack $tree -o $work/s.tar.zst --level 3 --threads 2 --source-date-epoch 0" \
+  "tar -C $tree --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf - . | zstd -q -3 -T2 -o $work/t.tar.zst -f"
+ls -l "$work/s.tar.zst" "$work/t.tar.zst"
+python3 $py --name "unpack ~1GB zstd layer" --runs "$runs" --json "$out" \
+  --prepare "rm -rf $work/out && mkdir $work/out" \
+  "$strata layer unpack $work/s.tar.zst $work/out" \
+  "zstd -q -dc $work/s.tar.zst | tar -x -C $work/out"

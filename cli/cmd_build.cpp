@@ -1,0 +1,174 @@
+// `strata build RECIPE [-o oci:DIR[:TAG] | -o docker-archive:FILE]... [--tag NAME[:TAG]]`
+//
+// Builds a recipe into the store, tags it, optionally exports it, and reports each layer as
+// CACHED or BUILT. With --json, stdout carries one JSON document and nothing else.
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "builder/build.hpp"
+#include "builder/export.hpp"
+#include "builder/recipe.hpp"
+#include "cache/store.hpp"
+#include "cli/app.hpp"
+#include "oci/layout.hpp"
+#include "util/error.hpp"
+
+namespace strata::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct BuildArgs {
+  std::string recipe;
+  std::vector<std::string> outputs;
+  std::string tag;
+};
+
+/// One parsed -o target.
+struct Output {
+  enum class Kind { Layout, DockerArchive } kind = Kind::Layout;
+  fs::path path;
+  std::string ref;  // layout ref name; empty = the image tag
+  std::string text;
+};
+
+Output parse_output(const std::string& text) {
+  Output out;
+  out.text = text;
+  if (text.starts_with("oci:")) {
+    auto [dir, ref] = oci::split_layout_ref(text.substr(4));
+    out.kind = Output::Kind::Layout;
+    out.path = dir;
+    out.ref = ref;
+  } else if (text.starts_with("docker-archive:")) {
+    out.kind = Output::Kind::DockerArchive;
+    out.path = text.substr(15);
+  } else {
+    util::fail(util::ErrorKind::InvalidInput,
+               "output \"" + text + "\" must be oci:DIR[:TAG] or docker-archive:FILE");
+  }
+  if (out.path.empty()) {
+    util::fail(util::ErrorKind::InvalidInput, "output \"" + text + "\" names no path");
+  }
+  return out;
+}
+
+std::string human_size(std::uint64_t bytes) {
+  static constexpr const char* k_units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(bytes);
+  std::size_t unit = 0;
+  while (v >= 1024.0 && unit + 1 < std::size(k_units)) {
+    v /= 1024.0;
+    ++unit;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, unit == 0 ? "%.0f %s" : "%.1f %s", v, k_units[unit]);
+  return buf;
+}
+
+void run_build(const BuildArgs& args, const GlobalOptions& global) {
+  const auto started = std::chrono::steady_clock::now();
+  std::vector<Output> outputs;
+  for (const auto& text : args.outputs) {
+    outputs.push_back(parse_output(text));
+  }
+  const builder::Recipe recipe = builder::load_recipe(args.recipe);
+  cache::Store store(global.store.empty() ? cache::Store::default_root() : fs::path(global.store));
+
+  builder::BuildOptions options;
+  options.env_source_date_epoch = builder::source_date_epoch_from_env();
+  options.tag = args.tag;
+  const bool human = !global.json;
+  const bool progress = global.progress();
+  options.progress = [&](const builder::LayerProgress& p) {
+    if (!p.done) {
+      if (progress) {
+        std::cerr << "\r\033[K[" << (p.index + 1) << "/" << p.count << "] " << p.description
+                  << std::flush;
+      }
+      return;
+    }
+    if (progress) {
+      std::cerr << "\r\033[K" << std::flush;
+    }
+    if (human) {
+      std::cout << (p.layer->cached ? "CACHED " : "BUILT  ") << p.layer->digest.str() << "  "
+                << human_size(p.layer->size) << "  " << p.description << '\n'
+                << std::flush;
+    }
+  };
+  const builder::BuildResult result = builder::build(recipe, store, options);
+
+  const std::string tag_part = builder::split_name_tag(result.tag).second;
+  std::map<oci::Digest, std::uint64_t> sizes;
+  for (const auto& layer : result.layers) {
+    if (layer.uncompressed_size) {
+      sizes[layer.diff_id] = *layer.uncompressed_size;
+    }
+  }
+  nlohmann::json written = nlohmann::json::array();
+  for (const auto& out : outputs) {
+    if (out.kind == Output::Kind::Layout) {
+      const std::string ref = out.ref.empty() ? tag_part : out.ref;
+      builder::export_oci_layout(store, result.image.manifest, out.path, ref);
+      written.push_back("oci:" + out.path.string() + ":" + ref);
+    } else {
+      builder::export_docker_archive(store, result.image.manifest, out.path, {result.tag},
+                                     result.source_date_epoch, sizes);
+      written.push_back("docker-archive:" + out.path.string());
+    }
+  }
+
+  if (global.json) {
+    nlohmann::json layers = nlohmann::json::array();
+    for (const auto& layer : result.layers) {
+      layers.push_back({{"key", layer.key},
+                        {"diff_id", layer.diff_id.str()},
+                        {"digest", layer.digest.str()},
+                        {"size", layer.size},
+                        {"media_type", layer.media_type},
+                        {"created_by", layer.created_by},
+                        {"cached", layer.cached}});
+    }
+    const nlohmann::json doc{{"manifest", result.image.manifest.str()},
+                             {"config", result.image.config.str()},
+                             {"recipe", result.identity.str()},
+                             {"layers", std::move(layers)},
+                             {"tag", result.tag},
+                             {"outputs", std::move(written)}};
+    std::cout << doc.dump() << '\n';
+    return;
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  std::cout << "manifest " << result.image.manifest.str() << '\n';
+  std::cout << "tagged   " << result.tag << '\n';
+  for (const auto& w : written) {
+    std::cout << "wrote    " << w.get<std::string>() << '\n';
+  }
+  if (!global.quiet) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.2f", seconds);
+    std::cerr << "built " << result.name << " in " << buf << "s\n";
+  }
+}
+
+}  // namespace
+
+void register_build(CLI::App& app, GlobalOptions& global) {
+  auto args = std::make_shared<BuildArgs>();
+  CLI::App* cmd = app.add_subcommand("build", "Build a recipe into an image in the store");
+  cmd->add_option("RECIPE", args->recipe, "A strata.toml file, or a directory holding one")
+      ->required();
+  cmd->add_option("-o,--output", args->outputs,
+                  "Also write the image to oci:DIR[:TAG] (OCI layout) or docker-archive:FILE "
+                  "(docker load); may be repeated");
+  cmd->add_option("-t,--tag", args->tag,
+                  "Store tag NAME[:TAG] (default: the recipe name, tag latest)");
+  cmd->callback([args, &global] { run_build(*args, global); });
+}
+
+}  // namespace strata::cli

@@ -1,0 +1,335 @@
+#include "registry/server/metadata.hpp"
+
+namespace strata::registry {
+
+namespace {
+
+constexpr std::string_view k_schema = R"sql(
+CREATE TABLE IF NOT EXISTS repositories (
+  name TEXT PRIMARY KEY,
+  created INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS repo_blobs (
+  repo TEXT NOT NULL,
+  digest TEXT NOT NULL,
+  created INTEGER NOT NULL,
+  PRIMARY KEY (repo, digest)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS repo_blobs_digest ON repo_blobs(digest);
+CREATE TABLE IF NOT EXISTS manifests (
+  repo TEXT NOT NULL,
+  digest TEXT NOT NULL,
+  media_type TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  created INTEGER NOT NULL,
+  PRIMARY KEY (repo, digest)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS tags (
+  repo TEXT NOT NULL,
+  tag TEXT NOT NULL,
+  digest TEXT NOT NULL,
+  updated INTEGER NOT NULL,
+  PRIMARY KEY (repo, tag)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS referrers (
+  repo TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  digest TEXT NOT NULL,
+  media_type TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  artifact_type TEXT NOT NULL,
+  annotations TEXT NOT NULL,
+  PRIMARY KEY (repo, subject, digest)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS referrers_digest ON referrers(repo, digest);
+CREATE TABLE IF NOT EXISTS uploads (
+  uuid TEXT PRIMARY KEY,
+  repo TEXT NOT NULL,
+  received INTEGER NOT NULL,
+  path TEXT NOT NULL,
+  algorithm TEXT NOT NULL,
+  started INTEGER NOT NULL,
+  updated INTEGER NOT NULL
+) WITHOUT ROWID;
+PRAGMA user_version = 1;
+)sql";
+
+std::int64_t as_int(std::uint64_t v) { return static_cast<std::int64_t>(v); }
+
+UploadRecord read_upload(const sql::Statement& st) {
+  UploadRecord u;
+  u.uuid = st.text(0);
+  u.repo = st.text(1);
+  u.offset = static_cast<std::uint64_t>(st.integer(2));
+  u.path = st.text(3);
+  u.algorithm = st.text(4);
+  u.started = st.integer(5);
+  u.updated = st.integer(6);
+  return u;
+}
+
+constexpr std::string_view k_upload_columns =
+    "SELECT uuid, repo, received, path, algorithm, started, updated FROM uploads ";
+
+}  // namespace
+
+Metadata::Metadata(const std::filesystem::path& path) : m_db(path) {
+  std::lock_guard lock(m_mutex);
+  m_db.exec(k_schema);
+}
+
+void Metadata::ensure_repository(std::string_view repo, std::int64_t now) {
+  sql::Statement(m_db, "INSERT OR IGNORE INTO repositories(name, created) VALUES (?, ?)")
+      .bind(1, repo)
+      .bind(2, now)
+      .run();
+}
+
+bool Metadata::repository_exists(std::string_view repo) {
+  std::lock_guard lock(m_mutex);
+  sql::Statement st(m_db, "SELECT 1 FROM repositories WHERE name = ?");
+  st.bind(1, repo);
+  return st.step();
+}
+
+std::vector<std::string> Metadata::list_repositories(std::string_view after, std::size_t limit) {
+  std::lock_guard lock(m_mutex);
+  sql::Statement st(m_db, "SELECT name FROM repositories WHERE name > ? ORDER BY name LIMIT ?");
+  st.bind(1, after).bind(2, as_int(limit));
+  std::vector<std::string> out;
+  while (st.step()) {
+    out.push_back(st.text(0));
+  }
+  return out;
+}
+
+void Metadata::link_blob(std::string_view repo, std::string_view digest, std::int64_t now) {
+  std::lock_guard lock(m_mutex);
+  sql::Transaction txn(m_db);
+  ensure_repository(repo, now);
+  sql::Statement(m_db, "INSERT OR IGNORE INTO repo_blobs(repo, digest, created) VALUES (?, ?, ?)")
+      .bind(1, repo)
+      .bind(2, digest)
+      .bind(3, now)
+      .run();
+  txn.commit();
+}
+
+bool Metadata::blob_linked(std::string_view repo, std::string_view digest) {
+  std::lock_guard lock(m_mutex);
+  sql::Statement st(m_db, "SELECT 1 FROM repo_blobs WHERE repo = ? AND digest = ?");
+  st.bind(1, repo).bind(2, digest);
+  return st.step();
+}
+
+bool Metadata::unlink_blob(std::string_view repo, std::string_view digest) {
+  std::lock_guard lock(m_mutex);
+  sql::Statement(m_db, "DELETE FROM repo_blobs WHERE repo = ? AND digest = ?")
+      .bind(1, repo)
+      .bind(2, digest)
+      .run();
+  return m_db.changes() > 0;
+}
+
+bool Metadata::blob_linked_anywhere(std::string_view digest) {
+  std::lock_guard lock(m_mutex);
+  sql::Statement st(m_db, "SELECT 1 FROM repo_blobs WHERE digest = ? LIMIT 1");
+  st.bind(1, digest);
+  return st.step();
+}
+
+void Metadata::put_manifest(const ManifestPut& put) {
+  std::lock_guard lock(m_mutex);
+  sql::Transaction txn(m_db);
+  ensure_repository(put.repo, put.now);
+  sql::Statement(m_db,
+                 "INSERT INTO manifests(repo, digest, media_type, size, created) "
+                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT(repo, digest) DO UPDATE SET "
+                 "media_type = excluded.media_type, size = excluded.size")
+      .bind(1, put.repo)
+      .bind(2, put.digest)
+      .bind(3, put.media_type)
+      .bind(4, as_int(put.size))
+      .bind(5, put.now)
+      .run();
+  sql::Statement(m_db, "INSERT OR IGNORE INTO repo_blobs(repo, digest, created) VALUES (?, ?, ?)")
+      .bind(1, put.repo)
+      .bind(2, put.digest)
+      .bind(3, put.now)
+      .run();
+  for (const auto& tag : put.tags) {
+    sql::Statement(m_db,
+                   "INSERT INTO tags(repo, tag, digest, updated) VALUES (?, ?, ?, ?) "
+                   "ON CONFLICT(repo, tag) DO UPDATE SET digest = excluded.digest, "
+                   "updated = excluded.updated")
+        .bind(1, put.repo)
+        .bind(2, tag)
+        .bind(3, put.digest)
+        .bind(4, put.now)
+        .run();
+  }
+  if (put.subject) {
+    sql::Statement(m_db,
+                   "INSERT OR REPLACE INTO referrers(repo, subject, digest, media_type, size, "
+                   "artifact_type, annotations) VALUES (?, ?, ?, ?, ?, ?, ?)")
+        .bind(1, put.repo)
+        .bind(2, *put.subject)
+        .bind(3, put.digest)
+        .bind(4, put.media_type)
+        .bind(5, as_int(put.size))
+        .bind(6, put.artifact_type)
+        .bind(7, put.annotations_json)
+        .run();
+  }
+  txn.commit();
+}
+
+std::optional<ManifestRecord> Metadata::find_manifest(std::string_view repo,
+                                                      std::string_view digest) {
+  std::lock_guard lock(m_mutex);
+  sql::Statement st(m_db, "SELECT media_type, size FROM manifests WHERE repo = ? AND digest = ?");
+  st.bind(1, repo).bind(2, digest);
+  if (!st.step()) {
+    return std::nullopt;
+  }
+  return ManifestRecord{std::string(digest), st.text(0), static_cast<std::uint64_t>(st.integer(1))};
+}
+
+std::optional<std::string> Metadata::resolve_tag(std::string_view repo, std::string_view tag) {
+  std::lock_guard lock(m_mutex);
+  sql::Statement st(m_db, "SELECT digest FROM tags WHERE repo = ? AND tag = ?");
+  st.bind(1, repo).bind(2, tag);
+  if (!st.step()) {
+    return std::nullopt;
+  }
+  return st.text(0);
+}
+
+bool Metadata::delete_tag(std::string_view repo, std::string_view tag) {
+  std::lock_guard lock(m_mutex);
+  sql::Statement(m_db, "DELETE FROM tags WHERE repo = ? AND tag = ?").bind(1, repo).bind(2, tag).run();
+  return m_db.changes() > 0;
+}
+
+bool Metadata::delete_manifest(std::string_view repo, std::string_view digest) {
+  std::lock_guard lock(m_mutex);
+  sql::Transaction txn(m_db);
+  sql::Statement(m_db, "DELETE FROM manifests WHERE repo = ? AND digest = ?")
+      .bind(1, repo)
+      .bind(2, digest)
+      .run();
+  if (m_db.changes() == 0) {
+    return false;  // the transaction rolls back; nothing was changed
+  }
+  for (const char* sql_text : {"DELETE FROM tags WHERE repo = ? AND digest = ?",
+                               "DELETE FROM referrers WHERE repo = ? AND digest = ?",
+                               "DELETE FROM repo_blobs WHERE repo = ? AND digest = ?"}) {
+    sql::Statement(m_db, sql_text).bind(1, repo).bind(2, digest).run();
+  }
+  txn.commit();
+  return true;
+}
+
+std::vector<std::string> Metadata::list_tags(std::string_view repo, std::string_view after,
+                                             std::size_t limit) {
+  std::lock_guard lock(m_mutex);
+  sql::Statement st(m_db,
+                    "SELECT tag FROM tags WHERE repo = ? AND tag > ? ORDER BY tag LIMIT ?");
+  st.bind(1, repo).bind(2, after).bind(3, as_int(limit));
+  std::vector<std::string> out;
+  while (st.step()) {
+    out.push_back(st.text(0));
+  }
+  return out;
+}
+
+std::vector<ReferrerRecord> Metadata::list_referrers(
+    std::string_view repo, std::string_view subject,
+    const std::optional<std::string>& artifact_type) {
+  std::lock_guard lock(m_mutex);
+  std::string text =
+      "SELECT digest, media_type, size, artifact_type, annotations FROM referrers "
+      "WHERE repo = ? AND subject = ?";
+  if (artifact_type) {
+    text += " AND artifact_type = ?";
+  }
+  text += " ORDER BY digest";
+  sql::Statement st(m_db, text);
+  st.bind(1, repo).bind(2, subject);
+  if (artifact_type) {
+    st.bind(3, *artifact_type);
+  }
+  std::vector<ReferrerRecord> out;
+  while (st.step()) {
+    out.push_back({st.text(0), st.text(1), static_cast<std::uint64_t>(st.integer(2)), st.text(3),
+                   st.text(4)});
+  }
+  return out;
+}
+
+void Metadata::create_upload(const UploadRecord& u) {
+  std::lock_guard lock(m_mutex);
+  sql::Statement(m_db,
+                 "INSERT INTO uploads(uuid, repo, received, path, algorithm, started, updated) "
+                 "VALUES (?, ?, ?, ?, ?, ?, ?)")
+      .bind(1, u.uuid)
+      .bind(2, u.repo)
+      .bind(3, as_int(u.offset))
+      .bind(4, u.path)
+      .bind(5, u.algorithm)
+      .bind(6, u.started)
+      .bind(7, u.updated)
+      .run();
+}
+
+std::optional<UploadRecord> Metadata::find_upload(std::string_view uuid) {
+  std::lock_guard lock(m_mutex);
+  sql::Statement st(m_db, std::string(k_upload_columns) + "WHERE uuid = ?");
+  st.bind(1, uuid);
+  if (!st.step()) {
+    return std::nullopt;
+  }
+  return read_upload(st);
+}
+
+void Metadata::set_upload_offset(std::string_view uuid, std::uint64_t offset, std::int64_t now) {
+  std::lock_guard lock(m_mutex);
+  sql::Statement(m_db, "UPDATE uploads SET received = ?, updated = ? WHERE uuid = ?")
+      .bind(1, as_int(offset))
+      .bind(2, now)
+      .bind(3, uuid)
+      .run();
+}
+
+bool Metadata::delete_upload(std::string_view uuid) {
+  std::lock_guard lock(m_mutex);
+  sql::Statement(m_db, "DELETE FROM uploads WHERE uuid = ?").bind(1, uuid).run();
+  return m_db.changes() > 0;
+}
+
+std::size_t Metadata::count_uploads() {
+  std::lock_guard lock(m_mutex);
+  sql::Statement st(m_db, "SELECT COUNT(*) FROM uploads");
+  st.step();
+  return static_cast<std::size_t>(st.integer(0));
+}
+
+std::vector<UploadRecord> Metadata::uploads_updated_before(std::int64_t before) {
+  std::lock_guard lock(m_mutex);
+  sql::Statement st(m_db, std::string(k_upload_columns) + "WHERE updated < ?");
+  st.bind(1, before);
+  std::vector<UploadRecord> out;
+  while (st.step()) {
+    out.push_back(read_upload(st));
+  }
+  return out;
+}
+
+bool Metadata::upload_exists(std::string_view uuid) {
+  std::lock_guard lock(m_mutex);
+  sql::Statement st(m_db, "SELECT 1 FROM uploads WHERE uuid = ?");
+  st.bind(1, uuid);
+  return st.step();
+}
+
+}  // namespace strata::registry

@@ -1,0 +1,51 @@
+# Recipe fixtures for integration tests (sourced after lib.sh).
+
+# make_project DIR: a three-layer recipe with copied files, an inline file and config.
+make_project() {
+  local dir=$1
+  mkdir -p "$dir/app/lib" "$dir/data"
+  printf '#!/bin/sh\necho "hello from strata"\n' >"$dir/app/hello.sh"
+  chmod 755 "$dir/app/hello.sh"
+  printf 'helper\n' >"$dir/app/lib/helper.txt"
+  ln -sf hello.sh "$dir/app/run"
+  head -c 200000 /dev/urandom >"$dir/data/blob.bin"
+  printf 'a,b\n1,2\n' >"$dir/data/table.csv"
+  cat >"$dir/strata.toml" <<'TOML'
+# integration-test project
+[recipe]
+name = "itest"
+source_date_epoch = 1700000000
+
+[[layer]]
+name = "data"
+  [[layer.step]]
+  type = "copy"
+  src = "data"
+  dest = "/srv/data/"
+
+[[layer]]
+name = "app"
+  [[layer.step]]
+  type = "copy"
+  src = "app"
+  dest = "/opt/app/"
+  mode = 0o755
+  owner = "1000:1000"
+
+[[layer]]
+name = "etc"
+  [[layer.step]]
+  type = "file"
+  path = "/etc/motd"
+  content = "built by strata\n"
+  mode = 0o644
+
+[config]
+env = { LANG = "C.UTF-8", APP_HOME = "/opt/app" }
+cmd = ["/opt/app/hello.sh"]
+workdir = "/opt/app"
+user = "1000:1000"
+labels = { "org.example.team" = "ml" }
+ports = ["8888/tcp"]
+TOML
+}
