@@ -8,12 +8,6 @@
 
 namespace strata::cli {
 
-// Weak until every subcommand file exists (they are written in parallel).
-[[gnu::weak]] void register_build(CLI::App& app, GlobalOptions& global);
-[[gnu::weak]] void register_inspect(CLI::App& app, GlobalOptions& global);
-[[gnu::weak]] void register_cache(CLI::App& app, GlobalOptions& global);
-[[gnu::weak]] void register_layer(CLI::App& app, GlobalOptions& global);
-[[gnu::weak]] void register_registry(CLI::App& app, GlobalOptions& global);
 
 bool GlobalOptions::progress() const { return !quiet && !json && ::isatty(STDERR_FILENO) != 0; }
 
@@ -38,12 +32,11 @@ int run(int argc, char** argv) {
   app.add_option("--store", global.store,
                  "Store directory (default: $STRATA_HOME, else $XDG_CACHE_HOME/strata)");
 
-  for (auto* reg : {&register_build, &register_inspect, &register_cache, &register_layer,
-                    &register_registry}) {
-    if (reg != nullptr) {
-      reg(app, global);
-    }
-  }
+  register_build(app, global);
+  register_inspect(app, global);
+  register_cache(app, global);
+  register_layer(app, global);
+  register_registry(app, global);
 
   try {
     app.parse(argc, argv);

@@ -62,7 +62,9 @@ Resolved resolve_manifest(Resolved top, const BlobReader& read, const std::strin
   return top;
 }
 
-std::string join_json(const std::vector<std::string>& v) { return nlohmann::json(v).dump(); }
+std::string join_json(const std::vector<std::string>& v) {
+  return nlohmann::json(v).dump();
+}
 
 void print_human(const Resolved& r, const oci::Manifest& m, const oci::ImageConfig& c) {
   std::cout << "manifest    " << r.digest.str() << '\n';
@@ -135,8 +137,7 @@ void run_inspect(const InspectArgs& args, const GlobalOptions& global) {
     const auto record = store->find_tag(name + ":" + tag);
     if (!record) {
       util::fail(util::ErrorKind::NotFound,
-                 "no image tagged " + name + ":" + tag + " in the store " +
-                     store->root().string() +
+                 "no image tagged " + name + ":" + tag + " in the store " + store->root().string() +
                      " (build it with `strata build`, or inspect a layout with oci:DIR[:TAG])");
     }
     read = [&store](const oci::Digest& digest) { return store->read_blob(digest); };
@@ -148,7 +149,8 @@ void run_inspect(const InspectArgs& args, const GlobalOptions& global) {
   const Resolved r = resolve_manifest(top, read, what);
   const oci::Manifest manifest = oci::parse_manifest(r.manifest_json, r.digest.str());
   const std::string config_json = read(manifest.config.digest);
-  const oci::ImageConfig config = oci::parse_image_config(config_json, manifest.config.digest.str());
+  const oci::ImageConfig config =
+      oci::parse_image_config(config_json, manifest.config.digest.str());
 
   if (global.json) {
     const nlohmann::json doc{{"digest", r.digest.str()},

@@ -13,9 +13,10 @@
 //
 // Whiteouts apply to lower layers only. Every object this layer creates (or merges into)
 // is recorded as (device, inode of its directory, name). ".wh.NAME" removes NAME unless it
-// is recorded; ".wh..wh..opq" removes every unrecorded child of its directory. When the
-// object to remove is a directory, its unrecorded content is removed recursively and the
-// directory itself only if nothing of this layer is left inside, so the result does not
+// is recorded; ".wh..wh..opq" removes every unrecorded child of its directory. For a
+// directory the rule applies recursively: unrecorded content inside is removed (also
+// inside a recorded directory that this layer merged onto a lower one), and an unrecorded
+// directory itself only if nothing of this layer is left in it. So the result does not
 // depend on whether the tar puts the marker before or after this layer's siblings.
 //
 // Metadata: owners (only with preserve_owners; EPERM/EINVAL from an unmapped id are
@@ -105,8 +106,8 @@ std::string proc_path(int parent, const std::string& name) {
 }  // namespace
 
 LayerApplier::LayerApplier(const std::filesystem::path& root, const UnpackOptions& options)
-    : m_resolver(root.string(), options.use_openat2 ? RootResolver::Method::Auto
-                                                    : RootResolver::Method::WalkOnly),
+    : m_resolver(root.string(),
+                 options.use_openat2 ? RootResolver::Method::Auto : RootResolver::Method::WalkOnly),
       m_options(options),
       m_privileged(::geteuid() == 0),
       m_umask(current_umask()) {}
@@ -231,8 +232,7 @@ void LayerApplier::apply_whiteout(const std::vector<std::string>& parts) {
                                               "', not a file (whiteouts are '.wh.NAME')");
     }
   }
-  util::Fd dir = m_resolver.open_dir(parts, parts.size() - 1,
-                                     RootResolver::Symlinks::FollowInRoot,
+  util::Fd dir = m_resolver.open_dir(parts, parts.size() - 1, RootResolver::Symlinks::FollowInRoot,
                                      RootResolver::Missing::ReturnEmpty);
   if (!dir) {
     return;  // the directory does not exist: nothing lower to hide
@@ -253,9 +253,9 @@ void LayerApplier::apply_whiteout(const std::vector<std::string>& parts) {
 
 void LayerApplier::remove_lower(int dir_fd, const DirId& dir, const std::string& name,
                                 const std::string& display) {
-  if (created_here(dir, name)) {
-    return;  // whiteouts never hide content of their own layer
-  }
+  // Objects of this layer survive; a directory of this layer merged onto a lower one
+  // still loses the lower content inside it (the upper directory replaces it).
+  const bool mine = created_here(dir, name);
   struct stat st {};
   if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
     if (errno == ENOENT) {
@@ -264,7 +264,7 @@ void LayerApplier::remove_lower(int dir_fd, const DirId& dir, const std::string&
     util::fail_errno("cannot stat " + quote_path(display));
   }
   if (!S_ISDIR(st.st_mode)) {
-    if (::unlinkat(dir_fd, name.c_str(), 0) != 0 && errno != ENOENT) {
+    if (!mine && ::unlinkat(dir_fd, name.c_str(), 0) != 0 && errno != ENOENT) {
       util::fail_errno("cannot remove " + quote_path(display));
     }
     return;
@@ -279,7 +279,8 @@ void LayerApplier::remove_lower(int dir_fd, const DirId& dir, const std::string&
   }
   clean_lower(child.get(), display);
   child.reset();
-  if (::unlinkat(dir_fd, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOTEMPTY &&
+  // Removed only if nothing of this layer is left inside.
+  if (!mine && ::unlinkat(dir_fd, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOTEMPTY &&
       errno != EEXIST && errno != ENOENT) {
     util::fail_errno("cannot remove directory " + quote_path(display));
   }
@@ -482,15 +483,14 @@ void LayerApplier::make_fifo(archive_entry* e, int parent, const std::string& na
 }
 
 void LayerApplier::make_hardlink(archive_entry* /*e*/, const std::vector<std::string>& target,
-                                 int parent, const std::string& name,
-                                 const std::string& display) {
+                                 int parent, const std::string& name, const std::string& display) {
   const std::string target_display = join_path(target, target.size());
-  util::Fd target_dir = m_resolver.open_dir(target, target.size() - 1,
-                                            RootResolver::Symlinks::Reject,
-                                            RootResolver::Missing::ReturnEmpty);
+  util::Fd target_dir =
+      m_resolver.open_dir(target, target.size() - 1, RootResolver::Symlinks::Reject,
+                          RootResolver::Missing::ReturnEmpty);
   struct stat target_st {};
-  if (!target_dir || ::fstatat(target_dir.get(), target.back().c_str(), &target_st,
-                               AT_SYMLINK_NOFOLLOW) != 0) {
+  if (!target_dir ||
+      ::fstatat(target_dir.get(), target.back().c_str(), &target_st, AT_SYMLINK_NOFOLLOW) != 0) {
     if (target_dir && errno != ENOENT) {
       util::fail_errno("cannot stat hardlink target " + quote_path(target_display));
     }
@@ -500,8 +500,8 @@ void LayerApplier::make_hardlink(archive_entry* /*e*/, const std::vector<std::st
                    "or layer)");
   }
   if (!S_ISREG(target_st.st_mode)) {
-    util::fail(ErrorKind::InvalidInput, "hardlink target " + quote_path(target_display) +
-                                            " is not a regular file");
+    util::fail(ErrorKind::InvalidInput,
+               "hardlink target " + quote_path(target_display) + " is not a regular file");
   }
   const std::string& target_name = target.back();
   if (::linkat(target_dir.get(), target_name.c_str(), parent, name.c_str(), 0) != 0) {
@@ -529,9 +529,9 @@ void LayerApplier::finish() {
   for (auto it = m_dirs.rbegin(); it != m_dirs.rend(); ++it) {
     util::Fd parent;
     try {
-      parent = m_resolver.open_dir(it->parts, it->parts.size() - 1,
-                                   RootResolver::Symlinks::FollowInRoot,
-                                   RootResolver::Missing::ReturnEmpty);
+      parent =
+          m_resolver.open_dir(it->parts, it->parts.size() - 1, RootResolver::Symlinks::FollowInRoot,
+                              RootResolver::Missing::ReturnEmpty);
     } catch (const util::Error& e) {
       if (e.kind() != ErrorKind::InvalidInput) {
         throw;
@@ -547,9 +547,11 @@ void LayerApplier::finish() {
       if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP) {
         continue;  // replaced by a later entry of this layer
       }
-      util::fail_errno("cannot open directory " + quote_path(join_path(it->parts, it->parts.size())));
+      util::fail_errno("cannot open directory " +
+                       quote_path(join_path(it->parts, it->parts.size())));
     }
-    if (::fchmod(fd.get(), it->mode) != 0 || (it->has_times && ::futimens(fd.get(), it->times) != 0)) {
+    if (::fchmod(fd.get(), it->mode) != 0 ||
+        (it->has_times && ::futimens(fd.get(), it->times) != 0)) {
       util::fail_errno("cannot set mode and times of directory " +
                        quote_path(join_path(it->parts, it->parts.size())));
     }

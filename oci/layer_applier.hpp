@@ -62,8 +62,7 @@ class LayerApplier {
                  const std::string& display);
   void make_symlink(archive_entry* e, int parent, const std::string& name,
                     const std::string& display);
-  void make_fifo(archive_entry* e, int parent, const std::string& name,
-                 const std::string& display);
+  void make_fifo(archive_entry* e, int parent, const std::string& name, const std::string& display);
   void make_hardlink(archive_entry* e, const std::vector<std::string>& target, int parent,
                      const std::string& name, const std::string& display);
 

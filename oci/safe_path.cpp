@@ -79,7 +79,9 @@ std::string quote_path(std::string_view s) {
 
 namespace {
 
-std::string quote(std::string_view s) { return quote_path(s); }
+std::string quote(std::string_view s) {
+  return quote_path(s);
+}
 
 std::string read_link_at(int dir_fd, const std::string& name, const std::string& display) {
   std::string buf(256, '\0');
@@ -141,8 +143,7 @@ std::vector<std::string> split_archive_path(std::string_view path, std::size_t m
   for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
     if (parts[i].starts_with(k_whiteout_prefix)) {
       util::fail(util::ErrorKind::InvalidInput,
-                 w + " has a directory named " + quote(parts[i]) +
-                     ", a reserved whiteout name");
+                 w + " has a directory named " + quote(parts[i]) + ", a reserved whiteout name");
     }
   }
   return parts;
@@ -183,8 +184,7 @@ RootResolver::RootResolver(const std::string& root, Method method)
 }
 
 util::Fd RootResolver::open_dir(const std::vector<std::string>& components, std::size_t count,
-                                Symlinks symlinks, Missing missing,
-                                const CreatedFn& on_created) {
+                                Symlinks symlinks, Missing missing, const CreatedFn& on_created) {
   if (count == 0) {
     util::Fd fd(::fcntl(m_root.get(), F_DUPFD_CLOEXEC, 0));
     if (!fd) {
@@ -252,9 +252,9 @@ util::Fd RootResolver::walk(const std::vector<std::string>& components, std::siz
     const int err = errno;
     if (err == ENOENT) {
       if (!step.from_entry) {
-        util::fail(util::ErrorKind::InvalidInput,
-                   "symlink " + last_link +
-                       " does not lead to an existing directory inside the root");
+        util::fail(
+            util::ErrorKind::InvalidInput,
+            "symlink " + last_link + " does not lead to an existing directory inside the root");
       }
       if (missing == Missing::ReturnEmpty) {
         return util::Fd();
@@ -282,7 +282,8 @@ util::Fd RootResolver::walk(const std::vector<std::string>& components, std::siz
     if (::fstatat(cur(), step.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
       util::fail_errno("cannot stat " + here());
     }
-    const std::string what = step.from_entry ? here() : quote(step.name) + " (via symlink " + last_link + ")";
+    const std::string what =
+        step.from_entry ? here() : quote(step.name) + " (via symlink " + last_link + ")";
     if (!S_ISLNK(st.st_mode)) {
       util::fail(util::ErrorKind::InvalidInput, what + " is not a directory");
     }

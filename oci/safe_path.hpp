@@ -73,8 +73,8 @@ class RootResolver {
                     Symlinks symlinks, Missing missing, const CreatedFn& on_created = {});
 
  private:
-  util::Fd walk(const std::vector<std::string>& components, std::size_t count,
-                Symlinks symlinks, Missing missing, const CreatedFn& on_created);
+  util::Fd walk(const std::vector<std::string>& components, std::size_t count, Symlinks symlinks,
+                Missing missing, const CreatedFn& on_created);
 
   util::Fd m_root;
   std::string m_root_path;

@@ -36,7 +36,9 @@ void put_octal(char* field, std::size_t width, std::uint64_t value) {
 }
 
 void put_bytes(char* field, std::size_t width, std::string_view s) {
-  std::memcpy(field, s.data(), std::min(width, s.size()));
+  if (!s.empty()) {
+    std::memcpy(field, s.data(), std::min(width, s.size()));
+  }
 }
 
 bool is_ascii(std::string_view s) noexcept {

@@ -4,14 +4,16 @@
 // an exception from the source is parked and rethrown once libarchive gives up, never
 // thrown through C frames), detects gzip/zstd/none by magic (only those filters and the
 // tar format are enabled, to keep the parser surface small) and hands over headers and
-// data blocks. All writing is LayerApplier's (no archive_write_disk). This file adds the
-// checks that need the stream: entry count, the size of the extended headers in front of
-// each entry (PAX/GNU; measured from header offsets, since libarchive does not expose
-// them; libarchive itself refuses one larger than 1 MiB, which is reported as ours),
-// libarchive warnings (only "can't be converted" charset warnings are tolerated: names
-// are then kept as raw bytes; any other warning, such as a malformed PAX record, is an
-// error because parsers that disagree on a header are an attack vector), and the error
-// prefix "layer <digest>: entry '<path>': " on every error.
+// data blocks. By default the layer is decompressed on a second thread first
+// (PipelinedDecompressor) so that decompression overlaps the file writes, as in
+// `zstd -dc | tar -x`; libarchive then sees plain tar. All writing is LayerApplier's (no
+// archive_write_disk). This file adds the checks that need the stream: entry count, the size of the
+// extended headers in front of each entry (PAX/GNU; measured from header offsets, since libarchive
+// does not expose them; libarchive itself refuses one larger than 1 MiB, which is reported as
+// ours), libarchive warnings (only "can't be converted" charset warnings are tolerated: names are
+// then kept as raw bytes; any other warning, such as a malformed PAX record, is an error because
+// parsers that disagree on a header are an attack vector), and the error prefix "layer <digest>:
+// entry '<path>': " on every error.
 #include "oci/unpacker.hpp"
 
 #include <archive.h>
@@ -20,10 +22,12 @@
 #include <cerrno>
 #include <exception>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "oci/layer_applier.hpp"
 #include "oci/media_types.hpp"
+#include "oci/pipelined_source.hpp"
 #include "oci/safe_path.hpp"
 #include "util/error.hpp"
 
@@ -102,16 +106,20 @@ UnpackStats unpack_layer(const std::filesystem::path& root, util::Source& layer,
     throw util::Error(e.kind(), prefix + e.what());
   }
 
+  std::optional<PipelinedDecompressor> pipe;
+  if (options.pipeline_decompression) {
+    pipe.emplace(layer);
+  }
   ReadContext ctx;
-  ctx.source = &layer;
+  ctx.source = pipe ? static_cast<util::Source*>(&*pipe) : &layer;
   ctx.buffer.resize(1 << 20);
   if (archive_read_open(a.get(), &ctx, nullptr, read_callback, nullptr) != ARCHIVE_OK) {
     if (ctx.error) {
       rethrow_source_error(ctx, prefix);
     }
-    util::fail(ErrorKind::InvalidInput,
-               prefix + "not a tar archive (or an unsupported compression): " +
-                   archive_message(a.get()));
+    util::fail(
+        ErrorKind::InvalidInput,
+        prefix + "not a tar archive (or an unsupported compression): " + archive_message(a.get()));
   }
 
   std::string last = "";  // previous entry, to place errors in headers we cannot parse
@@ -125,15 +133,14 @@ UnpackStats unpack_layer(const std::filesystem::path& root, util::Source& layer,
     if (r == ARCHIVE_EOF) {
       break;
     }
-    const std::string where =
-        last.empty() ? "first entry" : "entry after " + quote_path(last);
+    const std::string where = last.empty() ? "first entry" : "entry after " + quote_path(last);
     if (r != ARCHIVE_OK) {
       const std::string msg = archive_message(a.get());
       if (r < ARCHIVE_WARN) {
         if (msg.find("too large") != std::string::npos) {
-          util::fail(ErrorKind::InvalidInput,
-                     prefix + where + ": extended (PAX/GNU) header is larger than 1 MiB (" +
-                         msg + ")");
+          util::fail(
+              ErrorKind::InvalidInput,
+              prefix + where + ": extended (PAX/GNU) header is larger than 1 MiB (" + msg + ")");
         }
         const bool truncated = msg.find("runcated") != std::string::npos;
         util::fail(truncated ? ErrorKind::Corruption : ErrorKind::InvalidInput,
@@ -154,13 +161,12 @@ UnpackStats unpack_layer(const std::filesystem::path& root, util::Source& layer,
     }
     const la_int64_t header_start = archive_read_header_position(a.get());
     const la_int64_t header_end = archive_filter_bytes(a.get(), 0);
-    if (header_start >= 0 && header_end - header_start - 512 >
-                                 static_cast<la_int64_t>(options.max_pax_header_size)) {
-      util::fail(ErrorKind::InvalidInput,
-                 name + "extended (PAX/GNU) headers of " +
-                     std::to_string(header_end - header_start - 512) +
-                     " bytes, more than the limit of " +
-                     std::to_string(options.max_pax_header_size));
+    if (header_start >= 0 &&
+        header_end - header_start - 512 > static_cast<la_int64_t>(options.max_pax_header_size)) {
+      util::fail(ErrorKind::InvalidInput, name + "extended (PAX/GNU) headers of " +
+                                              std::to_string(header_end - header_start - 512) +
+                                              " bytes, more than the limit of " +
+                                              std::to_string(options.max_pax_header_size));
     }
     try {
       applier->apply(a.get(), entry);
@@ -182,7 +188,11 @@ UnpackStats unpack_layer(const std::filesystem::path& root, util::Source& layer,
   // Read what libarchive left (end padding, trailing bytes) so that a verifying source
   // sees the whole blob and can check its digest.
   try {
-    while (!ctx.eof && layer.read(ctx.buffer.data(), ctx.buffer.size()) > 0) {
+    if (pipe) {
+      pipe->drain();
+    } else {
+      while (!ctx.eof && layer.read(ctx.buffer.data(), ctx.buffer.size()) > 0) {
+      }
     }
   } catch (const util::Error& e) {
     throw util::Error(e.kind(), prefix + e.what());

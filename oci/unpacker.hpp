@@ -21,6 +21,9 @@ struct UnpackOptions {
   /// O_NOFOLLOW component walk automatically). false forces the walk (tests, debugging).
   /// Both implement the same policy (see oci/safe_path.cpp).
   bool use_openat2 = true;
+  /// Decompress gzip/zstd on a second thread while this one writes files (as
+  /// `zstd -dc | tar -x` does); false lets libarchive decompress inline.
+  bool pipeline_decompression = true;
 };
 
 struct UnpackStats {

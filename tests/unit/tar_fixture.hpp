@@ -62,7 +62,10 @@ class TarBuilder {
     put_oct(block + 136, 12, static_cast<std::uint64_t>(h.mtime));
     block[156] = h.type;
     put_str(block + 157, 100, h.linkname);
-    std::memcpy(block + 257, "ustar\0" "00", 8);
+    std::memcpy(block + 257,
+                "ustar\0"
+                "00",
+                8);
     put_oct(block + 329, 8, h.devmajor);
     put_oct(block + 337, 8, h.devminor);
     put_str(block + 345, 155, h.prefix);
@@ -102,8 +105,7 @@ class TarBuilder {
     return raw(h, body);
   }
 
-  TarBuilder& file(const std::string& path, std::string_view content,
-                   const EntryOptions& o = {}) {
+  TarBuilder& file(const std::string& path, std::string_view content, const EntryOptions& o = {}) {
     return entry(path, '0', o.mode ? o.mode : 0644, o, content, "");
   }
   TarBuilder& dir(const std::string& path, const EntryOptions& o = {}) {

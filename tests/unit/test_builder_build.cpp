@@ -1,8 +1,7 @@
 // Building recipes into a store: caching, invalidation, reproducibility, failure, `from`.
-#include <catch2/catch.hpp>
-
 #include <archive_entry.h>
 
+#include <catch2/catch.hpp>
 #include <filesystem>
 
 #include "builder/build.hpp"
@@ -235,10 +234,11 @@ TEST_CASE("SOURCE_DATE_EPOCH from the environment, compression and tags", "[buil
 TEST_CASE("a failed build leaves no layer behind for the failed layer", "[builder][build]") {
   util::TempDir tmp("build");
   const fs::path project = tmp.path() / "p";
-  put_file(project / "strata.toml",
-           "[recipe]\nname = \"fails\"\n"
-           "[[layer]]\nname = \"one\"\n[[layer.step]]\ntype = \"copy\"\nsrc = \"a\"\ndest = \"/a\"\n"
-           "[[layer]]\nname = \"two\"\n[[layer.step]]\ntype = \"copy\"\nsrc = \"b\"\ndest = \"/b\"\n");
+  put_file(
+      project / "strata.toml",
+      "[recipe]\nname = \"fails\"\n"
+      "[[layer]]\nname = \"one\"\n[[layer.step]]\ntype = \"copy\"\nsrc = \"a\"\ndest = \"/a\"\n"
+      "[[layer]]\nname = \"two\"\n[[layer.step]]\ntype = \"copy\"\nsrc = \"b\"\ndest = \"/b\"\n");
   put_file(project / "a", "a\n");
   put_file(project / "b", "b\n");
   cache::Store store(tmp.path() / "store");
@@ -296,7 +296,8 @@ TEST_CASE("`from` composes: parent layers identical, config merged", "[builder][
   CHECK(config.config.env == std::vector<std::string>{"A=1", "B=2"});
   CHECK(config.config.user == "1000");
   CHECK(config.config.cmd == std::vector<std::string>{"python3", "/app/main.py"});
-  CHECK(config.config.labels == std::map<std::string, std::string>{{"keep", "yes"}, {"tier", "app"}});
+  CHECK(config.config.labels ==
+        std::map<std::string, std::string>{{"keep", "yes"}, {"tier", "app"}});
   CHECK(config.created == "1970-01-01T00:03:20Z");
   REQUIRE(config.history.size() == 2);
   CHECK(config.history[0].created == "1970-01-01T00:01:40Z");  // the parent's time

@@ -170,3 +170,13 @@ TEST_CASE("value_words splits on all whitespace", "[debian][control]") {
   CHECK(field_name_equal("Valid-Until", "valid-until"));
   CHECK_FALSE(field_name_equal("Valid-Until", "Valid-Untill"));
 }
+
+TEST_CASE("a stanza with absurdly many fields is rejected", "[debian][control]") {
+  std::string text;
+  for (int i = 0; i < 1001; ++i) {
+    text += "F" + std::to_string(i) + ": v\n";
+  }
+  expect_invalid([&] { parse_control(text, "huge"); }, {"huge:1001", "more than 1000 fields"});
+  text.resize(text.rfind("F1000"));
+  CHECK(parse_control(text, "ok")[0].fields().size() == 1000);
+}

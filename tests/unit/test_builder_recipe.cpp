@@ -1,6 +1,5 @@
 // Recipe parsing, validation with file:line:col errors, and canonical identity.
 #include <catch2/catch.hpp>
-
 #include <cstdlib>
 #include <filesystem>
 
@@ -164,8 +163,9 @@ TEST_CASE("recipe errors name file:line:col", "[builder][recipe]") {
        "missing the required key 'dest'"},
       {"layer without steps", head + "[[layer]]\nname = \"a\"\n", 3, 1, "at least one"},
       {"bad port", head + "[config]\nports = [\"http\"]\n", 4, 10, "port \"http\""},
-      {"bad owner", head + layer + "type = \"file\"\npath = \"/a\"\ncontent = \"\"\nowner = \"root\"\n",
-       8, 9, "numeric \"UID:GID\""},
+      {"bad owner",
+       head + layer + "type = \"file\"\npath = \"/a\"\ncontent = \"\"\nowner = \"root\"\n", 8, 9,
+       "numeric \"UID:GID\""},
       {"unknown step type", head + layer + "type = \"bake\"\n", 5, 8, "unknown step type 'bake'"},
       {"run step is for later", head + layer + "type = \"run\"\ncommand = \"true\"\n", 5, 8,
        "step type 'run' is not available in this version", K::Unsupported},
@@ -193,8 +193,9 @@ TEST_CASE("a copy source symlinked out of the recipe directory is refused", "[bu
   fs::create_directories(d);
   fs::create_symlink(tmp.path() / "outside", d / "link");
   const util::Error e =
-      recipe_error(d, "[recipe]\nname = \"x\"\n[[layer]]\n[[layer.step]]\ntype = \"copy\"\n"
-                      "src = \"link/secret\"\ndest = \"/s\"\n");
+      recipe_error(d,
+                   "[recipe]\nname = \"x\"\n[[layer]]\n[[layer.step]]\ntype = \"copy\"\n"
+                   "src = \"link/secret\"\ndest = \"/s\"\n");
   CHECK(e.kind() == util::ErrorKind::InvalidInput);
   const std::string msg = e.what();
   CHECK(msg.rfind(at(d, 6, 7), 0) == 0);

@@ -6,6 +6,7 @@
 #include "tests/unit/tar_fixture.hpp"
 #include "tests/unit/unpack_fixture.hpp"
 
+using Catch::Matchers::Contains;
 using strata::oci::Digest;
 using strata::oci::UnpackOptions;
 using strata::test::exists_nofollow;
@@ -13,7 +14,6 @@ using strata::test::TarBuilder;
 using strata::test::UnpackSandbox;
 using strata::util::Error;
 using strata::util::ErrorKind;
-using Catch::Matchers::Contains;
 namespace fs = std::filesystem;
 
 namespace {
@@ -53,16 +53,15 @@ TEST_CASE("hostile: '../' traversal", "[unpack][hostile]") {
                    "entry '../outside/evil'", "escapes root ('..')", o);
   require_rejected(sb, TarBuilder().file("ok/../../outside/evil", "x").finish(),
                    "entry 'ok/../../outside/evil'", "'..'", o);
-  require_rejected(sb, TarBuilder().dir("a").file("a/..", "x").finish(), "entry 'a/..'",
-                   "'..'", o);
+  require_rejected(sb, TarBuilder().dir("a").file("a/..", "x").finish(), "entry 'a/..'", "'..'", o);
 }
 
 TEST_CASE("hostile: absolute paths", "[unpack][hostile]") {
   const UnpackOptions o = resolver_options();
   UnpackSandbox sb;
   const std::string evil = (sb.outside() / "evil").string();
-  require_rejected(sb, TarBuilder().file(evil, "x").finish(), "entry '" + evil + "'",
-                   "absolute", o);
+  require_rejected(sb, TarBuilder().file(evil, "x").finish(), "entry '" + evil + "'", "absolute",
+                   o);
   require_rejected(sb, TarBuilder().dir("/").finish(), "entry '/'", "absolute", o);
 }
 
@@ -70,21 +69,22 @@ TEST_CASE("hostile: write through a symlink planted in the same layer", "[unpack
   const UnpackOptions o = resolver_options();
   UnpackSandbox sb;
   // Absolute target: resolved in the root, where it does not exist.
-  require_rejected(sb,
-                   TarBuilder().symlink("link", sb.outside().string()).file("link/evil", "x").finish(),
-                   "entry 'link/evil'", "does not lead to an existing directory inside the root",
-                   o);
+  require_rejected(
+      sb, TarBuilder().symlink("link", sb.outside().string()).file("link/evil", "x").finish(),
+      "entry 'link/evil'", "does not lead to an existing directory inside the root", o);
   // Relative target climbing out of the root.
   require_rejected(sb, TarBuilder().symlink("up", "../outside").file("up/evil", "x").finish(),
                    "entry 'up/evil'", "escapes the root", o);
-  require_rejected(sb, TarBuilder().dir("d").symlink("d/up", "../../..").file("d/up/outside/evil", "x").finish(),
-                   "entry 'd/up/outside/evil'", "escapes the root", o);
+  require_rejected(
+      sb, TarBuilder().dir("d").symlink("d/up", "../../..").file("d/up/outside/evil", "x").finish(),
+      "entry 'd/up/outside/evil'", "escapes the root", o);
 }
 
 TEST_CASE("hostile: symlink planted by a lower layer, used by the next", "[unpack][hostile]") {
   const UnpackOptions o = resolver_options();
   UnpackSandbox sb;
-  sb.unpack(TarBuilder().symlink("esc", "../outside").symlink("abs", sb.outside().string()).finish(), o);
+  sb.unpack(
+      TarBuilder().symlink("esc", "../outside").symlink("abs", sb.outside().string()).finish(), o);
   require_rejected(sb, TarBuilder().file("esc/evil", "x").finish(), "entry 'esc/evil'",
                    "escapes the root", o);
   require_rejected(sb, TarBuilder().file("abs/evil", "x").finish(), "entry 'abs/evil'",
@@ -99,9 +99,10 @@ TEST_CASE("hostile: symlink planted by a lower layer, used by the next", "[unpac
 TEST_CASE("hostile: symlink chains and loops", "[unpack][hostile]") {
   const UnpackOptions o = resolver_options();
   UnpackSandbox sb;
-  require_rejected(sb,
-                   TarBuilder().symlink("a", "b").symlink("b", "../../..").file("a/outside/evil", "x").finish(),
-                   "entry 'a/outside/evil'", "escapes the root", o);
+  require_rejected(
+      sb,
+      TarBuilder().symlink("a", "b").symlink("b", "../../..").file("a/outside/evil", "x").finish(),
+      "entry 'a/outside/evil'", "escapes the root", o);
   // b -> "/" means the root itself (in-root semantics): the file lands inside.
   sb.unpack(TarBuilder().symlink("a", "b").symlink("b", "/").file("a/tmp/evil", "x").finish(), o);
   sb.require_outside_untouched();
@@ -110,7 +111,8 @@ TEST_CASE("hostile: symlink chains and loops", "[unpack][hostile]") {
   require_rejected(sb, TarBuilder().symlink("c", "/nowhere/deep").file("c/evil", "x").finish(),
                    "entry 'c/evil'", "does not lead to an existing directory", o);
   REQUIRE_FALSE(exists_nofollow(sb.root() / "nowhere"));
-  require_rejected(sb, TarBuilder().symlink("l1", "l2").symlink("l2", "l1").file("l1/x", "x").finish(),
+  require_rejected(sb,
+                   TarBuilder().symlink("l1", "l2").symlink("l2", "l1").file("l1/x", "x").finish(),
                    "entry 'l1/x'", "too many levels of symlinks", o);
 }
 
@@ -127,8 +129,10 @@ TEST_CASE("hostile: hardlinks out of the root", "[unpack][hostile]") {
   require_rejected(sb, TarBuilder().symlink("d", "../outside").hardlink("h", "d/keep").finish(),
                    "entry 'h'", "must be reached without symlinks", o);
   // A file inside the root, but reached through an in-root symlink: still refused.
-  require_rejected(sb, TarBuilder().file("real/f", "x").symlink("alias", "real").hardlink("h", "alias/f").finish(),
-                   "entry 'h'", "must be reached without symlinks", o);
+  require_rejected(
+      sb,
+      TarBuilder().file("real/f", "x").symlink("alias", "real").hardlink("h", "alias/f").finish(),
+      "entry 'h'", "must be reached without symlinks", o);
   REQUIRE_FALSE(exists_nofollow(sb.root() / "h"));
 }
 
@@ -167,8 +171,8 @@ TEST_CASE("hostile: whiteout abuse", "[unpack][hostile]") {
                    "reserved whiteout name", o);
   require_rejected(sb, TarBuilder().file("a/.wh.sub/f", "").finish(), "entry 'a/.wh.sub/f'",
                    "reserved whiteout name", o);
-  require_rejected(sb, TarBuilder().file("a/.wh..wh.plnk", "").finish(),
-                   "entry 'a/.wh..wh.plnk'", "reserved whiteout name", o);
+  require_rejected(sb, TarBuilder().file("a/.wh..wh.plnk", "").finish(), "entry 'a/.wh..wh.plnk'",
+                   "reserved whiteout name", o);
   require_rejected(sb, TarBuilder().file("a/.wh.../../outside/keep", "").finish(),
                    "entry 'a/.wh.../../outside/keep'", "'..'", o);
   REQUIRE(strata::util::read_file(sb.root() / "a/f") == "lower");
@@ -187,6 +191,18 @@ TEST_CASE("hostile: oversized PAX headers and paths", "[unpack][hostile]") {
   require_rejected(sb, TarBuilder().pax_body(big).file("f", "x").finish(), "entry 'f'",
                    "more than the limit of 4096", o);
   REQUIRE_FALSE(exists_nofollow(sb.root() / "f"));
+  {  // measured on the decompressed stream
+    const std::string layer =
+        strata::test::zstd(TarBuilder().file("a", "x").pax_body(big).file("g", "x").finish());
+    bool accepted = false;
+    try {
+      sb.unpack(layer, o, strata::oci::media::k_oci_layer_zstd);
+      accepted = true;
+    } catch (const Error& e) {
+      CHECK_THAT(e.what(), Contains("entry 'g': extended (PAX/GNU) headers of 10752 bytes"));
+    }
+    REQUIRE_FALSE(accepted);
+  }
   o.max_pax_header_size = 1 << 20;
   // A 5000-byte path (PAX "path") is over max_path_length; the message cuts it short.
   const std::string long_path = std::string(2500, 'a') + "/" + std::string(2499, 'b');
@@ -258,6 +274,6 @@ TEST_CASE("hostile: malformed archives", "[unpack][hostile]") {
   require_rejected(sb, std::string(3000, 'z'), "", "not a tar archive", {});
   UnpackOptions o;
   o.max_entries = 2;
-  require_rejected(sb, TarBuilder().file("a", "").file("b", "").file("c", "").finish(),
-                   "entry 'c'", "more than 2 entries", o);
+  require_rejected(sb, TarBuilder().file("a", "").file("b", "").file("c", "").finish(), "entry 'c'",
+                   "more than 2 entries", o);
 }

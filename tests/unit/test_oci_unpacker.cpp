@@ -9,6 +9,7 @@
 #include "tests/unit/tar_fixture.hpp"
 #include "tests/unit/unpack_fixture.hpp"
 
+using Catch::Matchers::Contains;
 using strata::oci::Digest;
 using strata::oci::UnpackOptions;
 using strata::test::EntryOptions;
@@ -18,7 +19,6 @@ using strata::test::UnpackSandbox;
 using strata::util::Error;
 using strata::util::ErrorKind;
 using strata::util::read_file;
-using Catch::Matchers::Contains;
 namespace fs = std::filesystem;
 namespace media = strata::oci::media;
 
@@ -65,24 +65,56 @@ TEST_CASE("unpack: a normal layer", "[unpack]") {
 }
 
 TEST_CASE("unpack: gzip, zstd and plain layers by media type", "[unpack]") {
+  UnpackOptions o;
+  o.pipeline_decompression = GENERATE(true, false);
   UnpackSandbox sb;
-  const std::string tar = TarBuilder().file("data/big", std::string(300000, 'q')).finish();
-  SECTION("gzip") {
-    sb.unpack(strata::test::gzip(tar), {}, media::k_oci_layer_gzip);
+  std::string content(3'000'000, '\0');  // several decompressed chunks, not all alike
+  for (std::size_t i = 0; i < content.size(); ++i) {
+    content[i] = static_cast<char>((i * 7919) >> 9);
   }
-  SECTION("docker gzip") {
-    sb.unpack(strata::test::gzip(tar), {}, media::k_docker_layer_gzip);
+  const std::string tar = TarBuilder().file("data/big", content).finish();
+  SECTION("gzip") {
+    sb.unpack(strata::test::gzip(tar), o, media::k_oci_layer_gzip);
+  }
+  SECTION("gzip in two members") {
+    sb.unpack(strata::test::gzip(tar.substr(0, 100000)) + strata::test::gzip(tar.substr(100000)), o,
+              media::k_docker_layer_gzip);
   }
   SECTION("zstd") {
-    sb.unpack(strata::test::zstd(tar), {}, media::k_oci_layer_zstd);
+    sb.unpack(strata::test::zstd(tar), o, media::k_oci_layer_zstd);
   }
   SECTION("plain") {
-    sb.unpack(tar, {}, media::k_oci_layer_tar);
+    sb.unpack(tar, o, media::k_oci_layer_tar);
   }
   SECTION("unknown media type: auto-detected") {
-    sb.unpack(strata::test::zstd(tar), {}, "");
+    sb.unpack(strata::test::zstd(tar), o, "");
   }
-  CHECK(read_file(sb.root() / "data/big") == std::string(300000, 'q'));
+  CHECK(read_file(sb.root() / "data/big") == content);
+}
+
+TEST_CASE("unpack: corrupt compressed data", "[unpack]") {
+  UnpackOptions o;
+  o.pipeline_decompression = GENERATE(true, false);
+  UnpackSandbox sb;
+  std::string content(200000, '\0');
+  for (std::size_t i = 0; i < content.size(); ++i) {
+    content[i] = static_cast<char>((i * i * 7919) >> 7);
+  }
+  const std::string tar = TarBuilder().file("f", content).finish();
+  REQUIRE(strata::test::zstd(tar).size() > 1000);
+  std::string zst = strata::test::zstd(tar);
+  std::string gz = strata::test::gzip(tar);
+  const std::string blob =
+      GENERATE_COPY(zst.substr(0, zst.size() / 2), gz.substr(0, gz.size() / 2),
+                    zst.substr(0, 20) + std::string(100, 'j') + zst.substr(120));
+  try {
+    sb.unpack(blob, o, "");
+    FAIL("corrupt layer accepted");
+  } catch (const Error& e) {
+    INFO(e.what());
+    CHECK((e.kind() == ErrorKind::Corruption || e.kind() == ErrorKind::InvalidInput));
+    CHECK_THAT(e.what(), Contains("layer " + Digest::of(blob).str()));
+  }
 }
 
 TEST_CASE("unpack: unsupported media type and empty layers", "[unpack]") {
@@ -97,8 +129,9 @@ TEST_CASE("unpack: unsupported media type and empty layers", "[unpack]") {
   }
   CHECK(sb.unpack("").entries == 0);
   CHECK(sb.unpack(std::string(1024, '\0')).entries == 0);
-  CHECK(sb.unpack(strata::test::gzip(std::string(1024, '\0')), {}, media::k_oci_layer_gzip)
-            .entries == 0);
+  CHECK(
+      sb.unpack(strata::test::gzip(std::string(1024, '\0')), {}, media::k_oci_layer_gzip).entries ==
+      0);
   CHECK(fs::is_empty(sb.root()));
 }
 
@@ -205,11 +238,12 @@ TEST_CASE("unpack: whiteouts remove lower-layer content only", "[unpack]") {
                                    .file("var/cache/.wh.x", "")
                                    .file("etc/new.conf", "new")
                                    .file("etc/.wh.new.conf", "")  // same layer: not hidden
-                                   .file(".wh.missing", "")      // nothing to hide
+                                   .file(".wh.missing", "")       // nothing to hide
                                    .file("nodir/.wh.x", "")       // no such directory
                                    .finish(),
                                o);
   CHECK(stats.whiteouts == 5);
+  CHECK(stats.entries == 6);
   CHECK_FALSE(exists_nofollow(sb.root() / "etc/old.conf"));
   CHECK_FALSE(exists_nofollow(sb.root() / "etc/.wh.old.conf"));  // never written
   CHECK_FALSE(exists_nofollow(sb.root() / "var/cache/x"));
@@ -233,6 +267,7 @@ TEST_CASE("unpack: opaque directories", "[unpack]") {
   // even inside a lower directory, survive it; everything else from below goes.
   sb.unpack(TarBuilder()
                 .dir("opt/app")
+                .dir("opt/app/sub")  // declared again: kept, but its lower content goes
                 .file("opt/app/-early/mine", "m")
                 .file("opt/app/+first", "f")
                 .file("opt/app/.wh..wh..opq", "")
@@ -243,7 +278,7 @@ TEST_CASE("unpack: opaque directories", "[unpack]") {
   for (const auto& e : fs::recursive_directory_iterator(sb.root() / "opt/app")) {
     names.insert(fs::relative(e.path(), sb.root() / "opt/app").string());
   }
-  CHECK(names == std::set<std::string>{"-early", "-early/mine", "+first", "after"});
+  CHECK(names == std::set<std::string>{"-early", "-early/mine", "+first", "after", "sub"});
   CHECK(read_file(sb.root() / "opt/other") == "kept");
   sb.require_outside_untouched();
 }
@@ -295,17 +330,17 @@ TEST_CASE("unpack: in-root absolute symlinks", "[unpack]") {
   sb.unpack(TarBuilder()
                 .file("bin/foo", "foo")
                 .dir("usr/lib")
-                .symlink("usr/bin/foo", "/bin/foo")          // kept verbatim
-                .symlink("lib", "/usr/lib")                  // absolute directory link
-                .symlink("sbin", "usr/sbin")                 // merged-/usr style
+                .symlink("usr/bin/foo", "/bin/foo")  // kept verbatim
+                .symlink("lib", "/usr/lib")          // absolute directory link
+                .symlink("sbin", "usr/sbin")         // merged-/usr style
                 .dir("usr/sbin")
                 .finish(),
             o);
   CHECK(fs::read_symlink(sb.root() / "usr/bin/foo") == "/bin/foo");
   sb.unpack(TarBuilder()
-                .file("lib/libx.so", "x")        // resolves to root/usr/lib
-                .file("sbin/init", "i")          // resolves to root/usr/sbin
-                .file("lib/new/dir/f", "n")      // parents below the link are created
+                .file("lib/libx.so", "x")    // resolves to root/usr/lib
+                .file("sbin/init", "i")      // resolves to root/usr/sbin
+                .file("lib/new/dir/f", "n")  // parents below the link are created
                 .finish(),
             o);
   CHECK(read_file(sb.root() / "usr/lib/libx.so") == "x");
@@ -357,6 +392,5 @@ TEST_CASE("unpack: the whole layer is read so a verifying source sees its end", 
 TEST_CASE("unpack: missing root", "[unpack]") {
   UnpackSandbox sb;
   strata::util::StringSource source("");
-  CHECK_THROWS_AS(strata::oci::unpack_layer(sb.root() / "nope", source, "", Digest::of("")),
-                  Error);
+  CHECK_THROWS_AS(strata::oci::unpack_layer(sb.root() / "nope", source, "", Digest::of("")), Error);
 }
