@@ -71,7 +71,7 @@ struct BlobWriter::Impl {
   // present with the right size. Records the row. Throws on failure; the caller removes
   // the temp file.
   static void publish(Store::Impl& store, const fs::path& temp, const oci::Digest& digest,
-                        std::uint64_t size, const std::string& media_type) {
+                      std::uint64_t size, const std::string& media_type) {
     const fs::path target = store.blob_path(digest);
     bool renamed = false;
     {
@@ -140,7 +140,9 @@ void BlobWriter::write(const void* data, std::size_t size) {
   }
 }
 
-std::uint64_t BlobWriter::size() const noexcept { return m_impl ? m_impl->size : 0; }
+std::uint64_t BlobWriter::size() const noexcept {
+  return m_impl ? m_impl->size : 0;
+}
 
 oci::Digest BlobWriter::commit(const std::optional<oci::Digest>& expected) {
   if (!m_impl || m_impl->done) {

@@ -49,10 +49,9 @@ Database::Database(std::filesystem::path path) : Database(std::move(path), Optio
 
 Database::Database(std::filesystem::path path, Options options)
     : m_path(std::move(path)), m_options(options) {
-  const int rc = ::sqlite3_open_v2(m_path.c_str(), &m_db,
-                                   SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                                       SQLITE_OPEN_NOMUTEX,
-                                   nullptr);
+  const int rc =
+      ::sqlite3_open_v2(m_path.c_str(), &m_db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     const std::string message = m_db != nullptr ? ::sqlite3_errmsg(m_db) : ::sqlite3_errstr(rc);
     ::sqlite3_close(m_db);
@@ -83,7 +82,9 @@ int Database::on_busy(void* self, int count) noexcept {
   } else if (now - db->m_busy_since >= db->m_options.busy_timeout) {
     return 0;
   }
-  std::this_thread::sleep_for(std::chrono::microseconds(count < 20 ? 200 : count < 200 ? 1000 : 5000));
+  std::this_thread::sleep_for(std::chrono::microseconds(count < 20    ? 200
+                                                        : count < 200 ? 1000
+                                                                      : 5000));
   return 1;
 }
 
@@ -109,9 +110,9 @@ void Database::fail(int rc, std::string_view what) const {
       util::fail(ErrorKind::Conflict, where + detail);
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB:
-      util::fail(ErrorKind::Corruption,
-                 where + detail + "; move the file away and run `strata cache verify` to "
-                                  "re-register the blobs");
+      util::fail(ErrorKind::Corruption, where + detail +
+                                            "; move the file away and run `strata cache verify` to "
+                                            "re-register the blobs");
     case SQLITE_FULL:
     case SQLITE_IOERR:
     case SQLITE_CANTOPEN:
@@ -150,14 +151,18 @@ Query Database::query(const std::string& sql) {
   return Query(*it->second);
 }
 
-std::int64_t Database::changes() const noexcept { return ::sqlite3_changes(m_db); }
+std::int64_t Database::changes() const noexcept {
+  return ::sqlite3_changes(m_db);
+}
 
 std::int64_t Database::pragma_int(std::string_view name) {
   auto q = query("PRAGMA " + std::string(name));
   return q.step() ? q.integer(0) : 0;
 }
 
-bool Database::in_transaction() const noexcept { return ::sqlite3_get_autocommit(m_db) == 0; }
+bool Database::in_transaction() const noexcept {
+  return ::sqlite3_get_autocommit(m_db) == 0;
+}
 
 // ---------------------------------------------------------------------------------------
 // Statement
@@ -172,11 +177,13 @@ Statement::Statement(Database& db, std::string_view sql) : m_db(db), m_sql(sql) 
   }
 }
 
-Statement::~Statement() { ::sqlite3_finalize(m_stmt); }
+Statement::~Statement() {
+  ::sqlite3_finalize(m_stmt);
+}
 
 void Statement::bind(int index, std::string_view text) {
-  const int rc = ::sqlite3_bind_text64(m_stmt, index, text.data(), text.size(), SQLITE_TRANSIENT,
-                                       SQLITE_UTF8);
+  const int rc =
+      ::sqlite3_bind_text64(m_stmt, index, text.data(), text.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
   if (rc != SQLITE_OK) {
     m_db.fail(rc, "cannot bind parameter " + std::to_string(index) + " of \"" + m_sql + "\"");
   }
@@ -234,9 +241,13 @@ std::string Statement::column_text(int index) const {
           static_cast<std::size_t>(::sqlite3_column_bytes(m_stmt, index))};
 }
 
-std::int64_t Statement::changes() const noexcept { return ::sqlite3_changes(m_db.handle()); }
+std::int64_t Statement::changes() const noexcept {
+  return ::sqlite3_changes(m_db.handle());
+}
 
-std::int64_t Statement::column_int(int index) const { return ::sqlite3_column_int64(m_stmt, index); }
+std::int64_t Statement::column_int(int index) const {
+  return ::sqlite3_column_int64(m_stmt, index);
+}
 
 bool Statement::column_is_null(int index) const {
   return ::sqlite3_column_type(m_stmt, index) == SQLITE_NULL;
@@ -245,7 +256,9 @@ bool Statement::column_is_null(int index) const {
 // ---------------------------------------------------------------------------------------
 // Query
 
-Query::Query(Statement& statement) noexcept : m_stmt(&statement) { m_stmt->reset(); }
+Query::Query(Statement& statement) noexcept : m_stmt(&statement) {
+  m_stmt->reset();
+}
 
 Query::Query(Query&& other) noexcept : m_stmt(std::exchange(other.m_stmt, nullptr)) {}
 
@@ -275,7 +288,9 @@ Query& Query::bind_null(int index) {
   return *this;
 }
 
-bool Query::step() { return m_stmt->step(); }
+bool Query::step() {
+  return m_stmt->step();
+}
 
 std::int64_t Query::run() {
   while (m_stmt->step()) {
@@ -291,7 +306,9 @@ Transaction::Transaction(Database& db, Mode mode) : m_db(db) {
   m_open = true;
 }
 
-Transaction::~Transaction() { rollback(); }
+Transaction::~Transaction() {
+  rollback();
+}
 
 void Transaction::commit() {
   if (!m_open) {

@@ -6,8 +6,8 @@
 // that lock up front with BEGIN IMMEDIATE (Transaction's default), so a transaction never
 // has to upgrade a read snapshot to a write lock, which SQLite refuses with SQLITE_BUSY
 // without waiting. Waiting for the lock is SQLite's busy handler (busy timeout, 30 s by
-// default, with short sleeps); on top of it, statements run outside a transaction are retried a few times on
-// SQLITE_BUSY for the cases the handler does not cover (WAL recovery, a stale snapshot).
+// default, with short sleeps); on top of it, statements run outside a transaction are retried a few
+// times on SQLITE_BUSY for the cases the handler does not cover (WAL recovery, a stale snapshot).
 // When the wait is over the caller gets ErrorKind::Timeout naming the database file.
 #pragma once
 
@@ -56,7 +56,7 @@ class Statement {
   Database& m_db;
   std::string m_sql;
   sqlite3_stmt* m_stmt = nullptr;  // owned, finalized in the destructor
-  bool m_produced = false;          // a row was returned since the last reset
+  bool m_produced = false;         // a row was returned since the last reset
 };
 
 /// A scoped use of a cached prepared statement: resets it on construction and again on

@@ -40,7 +40,8 @@ namespace strata::cache {
 namespace fs = std::filesystem;
 using util::ErrorKind;
 
-std::vector<Store::Impl::BlobFile> Store::Impl::scan_blob_files(std::vector<fs::path>* stray) const {
+std::vector<Store::Impl::BlobFile> Store::Impl::scan_blob_files(
+    std::vector<fs::path>* stray) const {
   std::vector<BlobFile> out;
   for (const char* alg : {"sha256", "sha512"}) {
     const fs::path dir = root / "blobs" / alg;
@@ -120,8 +121,8 @@ Store::GcResult Store::gc(const GcOptions& options) {
     auto q = db.query("SELECT digest, size, media_type, last_used FROM blobs");
     while (q.step()) {
       if (auto digest = oci::Digest::try_parse(q.text(0))) {
-        rows[*digest] = BlobInfo{*digest, static_cast<std::uint64_t>(q.integer(1)), q.text(2),
-                                 q.integer(3)};
+        rows[*digest] =
+            BlobInfo{*digest, static_cast<std::uint64_t>(q.integer(1)), q.text(2), q.integer(3)};
       }
     }
   }
@@ -131,8 +132,9 @@ Store::GcResult Store::gc(const GcOptions& options) {
     if (!rows.contains(file.digest)) {
       const auto size = static_cast<std::uint64_t>(file.st.st_size);
       const auto mtime = static_cast<std::int64_t>(file.st.st_mtime);
-      db.query("INSERT INTO blobs(digest, size, media_type, created, last_used) "
-               "VALUES(?1, ?2, '', ?3, ?3)")
+      db.query(
+            "INSERT INTO blobs(digest, size, media_type, created, last_used) "
+            "VALUES(?1, ?2, '', ?3, ?3)")
           .bind(1, file.digest.str())
           .bind(2, size)
           .bind(3, mtime)
@@ -157,8 +159,9 @@ Store::GcResult Store::gc(const GcOptions& options) {
     while (q.step()) {
       auto digest = oci::Digest::try_parse(q.text(1));
       if (!digest) {
-        util::fail(ErrorKind::Corruption, "gc: tag " + q.text(0) + " points at the invalid digest '" +
-                                              q.text(1) + "'; nothing was removed");
+        util::fail(ErrorKind::Corruption, "gc: tag " + q.text(0) +
+                                              " points at the invalid digest '" + q.text(1) +
+                                              "'; nothing was removed");
       }
       tags.push_back(TagRecord{q.text(0), *digest, "", 0});
     }
@@ -175,7 +178,8 @@ Store::GcResult Store::gc(const GcOptions& options) {
       }
     } catch (const util::Error& e) {
       util::fail(ErrorKind::Corruption,
-                 "gc: cannot follow tag " + tag.name + " (" + tag.manifest.str() + "): " + e.what() +
+                 "gc: cannot follow tag " + tag.name + " (" + tag.manifest.str() +
+                     "): " + e.what() +
                      "; nothing was removed. Remove or re-create the tag, or run `strata cache "
                      "verify`");
     }

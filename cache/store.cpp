@@ -9,8 +9,6 @@
 //  - a layer row never outlives its blob row.
 // A crash can still leave a row without a file (the rename was durable, the commit was
 // not, or the reverse), so readers check the file and treat a missing one as absent.
-#include "cache/store_impl.hpp"
-
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -22,6 +20,7 @@
 #include <random>
 
 #include "cache/schema.hpp"
+#include "cache/store_impl.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
 
@@ -53,15 +52,18 @@ std::string env(const char* name) {
 oci::Digest row_digest(const std::string& text, const Database& db) {
   auto digest = oci::Digest::try_parse(text);
   if (!digest) {
-    util::fail(ErrorKind::Corruption, "database " + db.path().string() + " holds an invalid digest '" +
-                                          text + "'; run `strata cache verify`");
+    util::fail(ErrorKind::Corruption, "database " + db.path().string() +
+                                          " holds an invalid digest '" + text +
+                                          "'; run `strata cache verify`");
   }
   return *digest;
 }
 
 }  // namespace
 
-std::int64_t unix_now() noexcept { return static_cast<std::int64_t>(std::time(nullptr)); }
+std::int64_t unix_now() noexcept {
+  return static_cast<std::int64_t>(std::time(nullptr));
+}
 
 std::string random_token() {
   static thread_local std::mt19937_64 rng{std::random_device{}() ^
@@ -116,7 +118,8 @@ fs::path Store::Impl::blob_path(const oci::Digest& digest) const {
 void Store::Impl::upsert_blob(const oci::Digest& digest, std::uint64_t size,
                               const std::string& media_type, std::int64_t now) {
   db->query(
-        "INSERT INTO blobs(digest, size, media_type, created, last_used) VALUES(?1, ?2, ?3, ?4, ?4) "
+        "INSERT INTO blobs(digest, size, media_type, created, last_used) VALUES(?1, ?2, ?3, ?4, "
+        "?4) "
         "ON CONFLICT(digest) DO UPDATE SET size = excluded.size, last_used = "
         "max(last_used, excluded.last_used), media_type = CASE WHEN media_type = '' THEN "
         "excluded.media_type ELSE media_type END")
@@ -159,7 +162,8 @@ std::size_t Store::Impl::sweep_tmp(std::int64_t older_than) noexcept {
 Store::Store(fs::path root) : Store(std::move(root), Options{}) {}
 
 Store::Store(fs::path root, Options options) : m_impl(std::make_unique<Impl>()) {
-  m_impl->clock = options.clock ? std::move(options.clock) : std::function<std::int64_t()>(unix_now);
+  m_impl->clock =
+      options.clock ? std::move(options.clock) : std::function<std::int64_t()>(unix_now);
   m_impl->fsync = options.fsync;
   if (root.empty()) {
     util::fail(ErrorKind::InvalidInput, "store root is empty; pass a directory or set STRATA_HOME");
@@ -169,8 +173,8 @@ Store::Store(fs::path root, Options options) : m_impl(std::make_unique<Impl>()) 
   std::error_code ec;
   fs::create_directories(m_impl->root, ec);
   if (ec) {
-    util::fail(ErrorKind::IO, "cannot create store directory " + m_impl->root.string() + ": " +
-                                  ec.message());
+    util::fail(ErrorKind::IO,
+               "cannot create store directory " + m_impl->root.string() + ": " + ec.message());
   }
   make_dir(m_impl->root / "blobs");
   make_dir(m_impl->root / "blobs" / "sha256");
@@ -181,7 +185,9 @@ Store::Store(fs::path root, Options options) : m_impl(std::make_unique<Impl>()) 
   m_impl->sweep_tmp(k_stale_tmp_seconds);
 }
 
-std::size_t Store::sweep_temp(std::int64_t older_than) { return m_impl->sweep_tmp(older_than); }
+std::size_t Store::sweep_temp(std::int64_t older_than) {
+  return m_impl->sweep_tmp(older_than);
+}
 
 Store::~Store() = default;
 
@@ -204,9 +210,13 @@ fs::path Store::default_root() {
              "set; set STRATA_HOME or pass --store");
 }
 
-const fs::path& Store::root() const noexcept { return m_impl->root; }
+const fs::path& Store::root() const noexcept {
+  return m_impl->root;
+}
 
-fs::path Store::blob_path(const oci::Digest& digest) const { return m_impl->blob_path(digest); }
+fs::path Store::blob_path(const oci::Digest& digest) const {
+  return m_impl->blob_path(digest);
+}
 
 bool Store::has_blob(const oci::Digest& digest) const {
   return file_exists(m_impl->blob_path(digest));
@@ -228,8 +238,9 @@ std::string Store::read_blob(const oci::Digest& digest) const {
     const auto actual = oci::Digest::of(data, *alg);
     if (actual != digest) {
       util::fail(ErrorKind::Corruption, "blob " + digest.str() + " in store " +
-                                            m_impl->root.string() + " is corrupt (content hashes to " +
-                                            actual.str() + "); run `strata cache verify`");
+                                            m_impl->root.string() +
+                                            " is corrupt (content hashes to " + actual.str() +
+                                            "); run `strata cache verify`");
     }
   }
   return data;
@@ -267,8 +278,8 @@ std::optional<BlobInfo> Store::blob_info(const oci::Digest& digest) const {
 std::vector<BlobInfo> Store::list_blobs() const {
   std::vector<BlobInfo> out;
   std::lock_guard lock(m_impl->mutex);
-  auto q = m_impl->db->query(
-      "SELECT digest, size, media_type, last_used FROM blobs ORDER BY digest");
+  auto q =
+      m_impl->db->query("SELECT digest, size, media_type, last_used FROM blobs ORDER BY digest");
   while (q.step()) {
     out.push_back(BlobInfo{row_digest(q.text(0), *m_impl->db),
                            static_cast<std::uint64_t>(q.integer(1)), q.text(2), q.integer(3)});
@@ -304,8 +315,12 @@ std::optional<LayerRecord> Store::find_layer(const std::string& key) {
     if (!q.step()) {
       return std::nullopt;
     }
-    record = LayerRecord{key, row_digest(q.text(0), *m_impl->db), row_digest(q.text(1), *m_impl->db),
-                         static_cast<std::uint64_t>(q.integer(2)), q.text(3), q.text(4)};
+    record = LayerRecord{key,
+                         row_digest(q.text(0), *m_impl->db),
+                         row_digest(q.text(1), *m_impl->db),
+                         static_cast<std::uint64_t>(q.integer(2)),
+                         q.text(3),
+                         q.text(4)};
   }
   struct stat st {};
   if (::stat(m_impl->blob_path(record->blob).c_str(), &st) != 0) {
@@ -336,8 +351,9 @@ void Store::put_layer(const LayerRecord& record) {
   const std::int64_t now = m_impl->now();
   m_impl->upsert_blob(record.blob, static_cast<std::uint64_t>(st.st_size), record.media_type, now);
   m_impl->db
-      ->query("INSERT OR REPLACE INTO layers(key, diff_id, blob, size, media_type, created_by, "
-              "created) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)")
+      ->query(
+          "INSERT OR REPLACE INTO layers(key, diff_id, blob, size, media_type, created_by, "
+          "created) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)")
       .bind(1, record.key)
       .bind(2, record.diff_id.str())
       .bind(3, record.blob.str())
@@ -386,8 +402,9 @@ void Store::set_tag(const TagRecord& tag) {
     }
   }
   m_impl->db
-      ->query("INSERT OR REPLACE INTO tags(name, manifest, media_type, updated) "
-              "VALUES(?1, ?2, ?3, ?4)")
+      ->query(
+          "INSERT OR REPLACE INTO tags(name, manifest, media_type, updated) "
+          "VALUES(?1, ?2, ?3, ?4)")
       .bind(1, tag.name)
       .bind(2, tag.manifest.str())
       .bind(3, media_type)
@@ -411,7 +428,8 @@ std::vector<TagRecord> Store::list_tags() const {
   std::lock_guard lock(m_impl->mutex);
   auto q = m_impl->db->query("SELECT name, manifest, media_type, updated FROM tags ORDER BY name");
   while (q.step()) {
-    out.push_back(TagRecord{q.text(0), row_digest(q.text(1), *m_impl->db), q.text(2), q.integer(3)});
+    out.push_back(
+        TagRecord{q.text(0), row_digest(q.text(1), *m_impl->db), q.text(2), q.integer(3)});
   }
   return out;
 }

@@ -191,9 +191,9 @@ class Store {
     std::uint64_t checked = 0;
     std::vector<oci::Digest> bad;  // removed from the store
     std::uint64_t checked_bytes = 0;
-    std::vector<VerifyIssue> issues;              // parallel to `bad`, with the reason
-    std::vector<oci::Digest> registered;          // intact files that had no row, now recorded
-    std::vector<std::filesystem::path> stray;     // unexpected files under blobs/, left alone
+    std::vector<VerifyIssue> issues;           // parallel to `bad`, with the reason
+    std::vector<oci::Digest> registered;       // intact files that had no row, now recorded
+    std::vector<std::filesystem::path> stray;  // unexpected files under blobs/, left alone
   };
   /// Re-hashes every blob; a bad one is removed with its cache entries. Rows whose file is
   /// missing are dropped (reported as bad); intact files without a row are registered.

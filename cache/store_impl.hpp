@@ -20,11 +20,11 @@ namespace strata::cache {
 
 struct Store::Impl {
   std::filesystem::path root;
-  std::filesystem::path tmp;       // <root>/tmp
-  std::mutex mutex;                // guards db (one connection per Store)
+  std::filesystem::path tmp;  // <root>/tmp
+  std::mutex mutex;           // guards db (one connection per Store)
   std::unique_ptr<Database> db;
   std::function<std::int64_t()> clock;  // never empty
-  bool fsync = true;                      // Options::fsync
+  bool fsync = true;                    // Options::fsync
 
   [[nodiscard]] std::int64_t now() const { return clock(); }
 

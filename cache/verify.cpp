@@ -63,7 +63,8 @@ Store::VerifyResult Store::verify() {
       throw;
     }
     if (actual_hex != file.digest.hex()) {
-      bad_files.push_back(Bad{file, "content hashes to " + file.digest.algorithm() + ":" + actual_hex});
+      bad_files.push_back(
+          Bad{file, "content hashes to " + file.digest.algorithm() + ":" + actual_hex});
     } else if (!rows.contains(file.digest)) {
       unregistered.push_back(std::move(file));
     }
@@ -101,8 +102,9 @@ Store::VerifyResult Store::verify() {
     }
     const auto mtime = static_cast<std::int64_t>(file.st.st_mtime);
     m_impl->db
-        ->query("INSERT INTO blobs(digest, size, media_type, created, last_used) "
-                "VALUES(?1, ?2, '', ?3, ?3) ON CONFLICT(digest) DO NOTHING")
+        ->query(
+            "INSERT INTO blobs(digest, size, media_type, created, last_used) "
+            "VALUES(?1, ?2, '', ?3, ?3) ON CONFLICT(digest) DO NOTHING")
         .bind(1, file.digest.str())
         .bind(2, static_cast<std::uint64_t>(file.st.st_size))
         .bind(3, mtime)

@@ -161,7 +161,8 @@ void cmd_du(const GlobalOptions& global) {
   }
   table.add({"total", std::to_string(all.count), util::format_size(all.bytes)});
   table.print(std::cout);
-  std::cout << "\n" << store.root().string() << ": " << cache_entries << " layer cache entries, "
+  std::cout << "\n"
+            << store.root().string() << ": " << cache_entries << " layer cache entries, "
             << tag_count << " tags\n";
 }
 
@@ -185,14 +186,10 @@ void cmd_gc(const GlobalOptions& global, const GcArgs& args) {
   cache::Store store(store_root(global));
   const auto r = store.gc(options);
   if (global.json) {
-    json j{{"store", store.root().string()},
-           {"dry_run", args.dry_run},
-           {"removed_blobs", r.removed_blobs},
-           {"removed_bytes", r.removed_bytes},
-           {"kept_blobs", r.kept_blobs},
-           {"kept_bytes", r.kept_bytes},
-           {"registered", r.registered},
-           {"removed", json::array()}};
+    json j{{"store", store.root().string()},   {"dry_run", args.dry_run},
+           {"removed_blobs", r.removed_blobs}, {"removed_bytes", r.removed_bytes},
+           {"kept_blobs", r.kept_blobs},       {"kept_bytes", r.kept_bytes},
+           {"registered", r.registered},       {"removed", json::array()}};
     for (const auto& b : r.removed) {
       j["removed"].push_back(blob_json(b));
     }
@@ -221,12 +218,9 @@ void cmd_verify(const GlobalOptions& global) {
   cache::Store store(store_root(global));
   const auto r = store.verify();
   if (global.json) {
-    json j{{"store", store.root().string()},
-           {"ok", r.bad.empty()},
-           {"checked", r.checked},
-           {"checked_bytes", r.checked_bytes},
-           {"bad", json::array()},
-           {"registered", json::array()},
+    json j{{"store", store.root().string()}, {"ok", r.bad.empty()},
+           {"checked", r.checked},           {"checked_bytes", r.checked_bytes},
+           {"bad", json::array()},           {"registered", json::array()},
            {"stray", json::array()}};
     for (const auto& issue : r.issues) {
       j["bad"].push_back({{"digest", issue.digest.str()}, {"reason", issue.reason}});
@@ -274,7 +268,8 @@ void register_cache(CLI::App& app, GlobalOptions& global) {
   auto* cache_cmd = app.add_subcommand("cache", "Inspect and clean the local blob store");
   cache_cmd->require_subcommand(1);
 
-  auto* ls = cache_cmd->add_subcommand("ls", "List blobs (digest, size, media type, last use) and tags");
+  auto* ls =
+      cache_cmd->add_subcommand("ls", "List blobs (digest, size, media type, last use) and tags");
   ls->add_flag("--json", global.json, "One JSON document on stdout");
   ls->callback([&global] { cmd_ls(global); });
 
@@ -288,8 +283,10 @@ void register_cache(CLI::App& app, GlobalOptions& global) {
       "Remove blobs no tag reaches. With --max-age, those unused for longer; with --max-size, "
       "least recently used first until the store fits; with neither, all of them. Blobs used "
       "within --grace are always kept, so a running build is safe.");
-  gc->add_option("--max-size", args->max_size, "Size budget, e.g. 10G (K/M/G/T = 1024^n, KB/MB/GB = 1000^n)");
-  gc->add_option("--max-age", args->max_age, "Remove blobs unused for longer than this, e.g. 30d, 12h");
+  gc->add_option("--max-size", args->max_size,
+                 "Size budget, e.g. 10G (K/M/G/T = 1024^n, KB/MB/GB = 1000^n)");
+  gc->add_option("--max-age", args->max_age,
+                 "Remove blobs unused for longer than this, e.g. 30d, 12h");
   gc->add_option("--grace", args->grace, "Never remove blobs used more recently than this")
       ->capture_default_str();
   gc->add_flag("--dry-run", args->dry_run, "Report what would be removed; change nothing");

@@ -123,12 +123,23 @@ std::int64_t parse_duration(std::string_view text, std::string_view what) {
       factor = 1;
     } else {
       switch (std::tolower(static_cast<unsigned char>(rest.front()))) {
-        case 's': factor = 1; break;
-        case 'm': factor = 60; break;
-        case 'h': factor = 3600; break;
-        case 'd': factor = 86400; break;
-        case 'w': factor = 7 * 86400; break;
-        default: bad();
+        case 's':
+          factor = 1;
+          break;
+        case 'm':
+          factor = 60;
+          break;
+        case 'h':
+          factor = 3600;
+          break;
+        case 'd':
+          factor = 86400;
+          break;
+        case 'w':
+          factor = 7 * 86400;
+          break;
+        default:
+          bad();
       }
       rest.remove_prefix(1);
     }
@@ -143,8 +154,7 @@ std::int64_t parse_duration(std::string_view text, std::string_view what) {
 }
 
 std::string format_size(std::uint64_t bytes) {
-  static constexpr std::array<const char*, 6> k_units = {"KiB", "MiB", "GiB", "TiB", "PiB",
-                                                         "EiB"};
+  static constexpr std::array<const char*, 6> k_units = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
   if (bytes < 1024) {
     return std::to_string(bytes) + " B";
   }

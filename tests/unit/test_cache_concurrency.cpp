@@ -1,11 +1,10 @@
 // Several processes and threads sharing one store: every operation succeeds and the store
 // is consistent afterwards (every row's file exists and hashes right, no temp files left,
 // every cache entry and tag points at a present blob).
-#include <catch2/catch.hpp>
-
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <filesystem>
 #include <iostream>
 #include <thread>
@@ -69,11 +68,22 @@ void workload(Store& store, int id, int ops) {
 
     oci::Manifest manifest;
     manifest.media_type = std::string(oci::media::k_oci_manifest);
-    manifest.config = {std::string(oci::media::k_oci_config), shared_digest,
-                       static_cast<std::int64_t>(shared.size()), {}, {}, {}, {}, {}};
-    manifest.layers.push_back({std::string(oci::media::k_oci_layer_zstd), own_digest,
-                               static_cast<std::int64_t>(store.blob_info(own_digest)->size), {}, {},
-                               {}, {}, {}});
+    manifest.config = {std::string(oci::media::k_oci_config),
+                       shared_digest,
+                       static_cast<std::int64_t>(shared.size()),
+                       {},
+                       {},
+                       {},
+                       {},
+                       {}};
+    manifest.layers.push_back({std::string(oci::media::k_oci_layer_zstd),
+                               own_digest,
+                               static_cast<std::int64_t>(store.blob_info(own_digest)->size),
+                               {},
+                               {},
+                               {},
+                               {},
+                               {}});
     const auto manifest_digest =
         store.put_blob(oci::to_json(manifest), std::string(oci::media::k_oci_manifest));
     store.set_tag({"tag-" + std::to_string(i % 4), manifest_digest, "", 0});

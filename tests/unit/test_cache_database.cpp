@@ -1,6 +1,5 @@
 // The SQLite wrapper: WAL, migrations, transactions, statement errors, lock timeouts.
 #include <catch2/catch.hpp>
-
 #include <chrono>
 
 #include "cache/database.hpp"

@@ -1,9 +1,8 @@
 // Garbage collection (roots, age, size, grace, dry run) and verification of the store.
-#include <catch2/catch.hpp>
-
 #include <sys/stat.h>
 
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <filesystem>
 #include <functional>
 #include <set>
@@ -26,7 +25,8 @@ constexpr std::int64_t k_t0 = 1'700'000'000;
 // A store whose clock the test moves.
 struct Fixture {
   util::TempDir dir{"gc"};
-  std::shared_ptr<std::atomic<std::int64_t>> time = std::make_shared<std::atomic<std::int64_t>>(k_t0);
+  std::shared_ptr<std::atomic<std::int64_t>> time =
+      std::make_shared<std::atomic<std::int64_t>>(k_t0);
   Store store{dir.path() / "s", Store::Options{[t = time] { return t->load(); }}};
 
   void at(std::int64_t when) { time->store(when); }
@@ -109,8 +109,8 @@ TEST_CASE("gc by age keeps tagged images and removes the rest", "[cache][gc]") {
   f.store.set_tag({"proj/env:latest", tagged.digest, "", 0});
   f.store.put_layer({std::string(64, '1'), oci::Digest::of("d1"), only_old.digest, 1,
                      only_old.media_type, "step 1"});
-  f.store.put_layer({std::string(64, '2'), oci::Digest::of("d2"), shared.digest, 1,
-                     shared.media_type, "step 2"});
+  f.store.put_layer(
+      {std::string(64, '2'), oci::Digest::of("d2"), shared.digest, 1, shared.media_type, "step 2"});
   const auto before = f.present();
 
   f.at(k_t0 + 29 * k_day);  // younger than the age limit: nothing goes
@@ -260,7 +260,8 @@ TEST_CASE("gc refuses to guess when a tagged manifest is unreadable", "[cache][g
   CHECK(f.store.has_blob(other.digest));
 }
 
-TEST_CASE("verify removes corrupted and missing blobs with their cache entries", "[cache][verify]") {
+TEST_CASE("verify removes corrupted and missing blobs with their cache entries",
+          "[cache][verify]") {
   Fixture f;
   const auto good = f.layer("good layer");
   const auto bad = f.layer("layer that will rot");

@@ -1,8 +1,7 @@
 // The blob store: writing, reading, layout, atomicity, the build cache and tags.
-#include <catch2/catch.hpp>
-
 #include <sys/stat.h>
 
+#include <catch2/catch.hpp>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
@@ -165,8 +164,9 @@ TEST_CASE("an expected digest mismatch stores nothing", "[cache][store]") {
   writer.write("what actually arrived");
   const auto e = error_of([&] { writer.commit(promised); });
   CHECK(e.kind() == util::ErrorKind::Corruption);
-  CHECK_THAT(e.what(), Catch::StartsWith("blob digest mismatch: expected " + promised.str() +
-                                         ", got " + oci::Digest::of("what actually arrived").str()));
+  CHECK_THAT(e.what(),
+             Catch::StartsWith("blob digest mismatch: expected " + promised.str() + ", got " +
+                               oci::Digest::of("what actually arrived").str()));
   CHECK(count_files(root / "blobs" / "sha256") == 0);
   CHECK(count_files(root / "tmp") == 0);
   CHECK(store.list_blobs().empty());
@@ -309,9 +309,7 @@ TEST_CASE("tags name manifests in the store", "[cache][store]") {
 TEST_CASE("stale temp files are swept, live writers are not", "[cache][store]") {
   util::TempDir dir("store");
   const fs::path root = dir.path() / "s";
-  {
-    Store store(root);
-  }
+  { Store store(root); }
   util::write_file_atomic(root / "tmp" / "blob-crashed", "half a layer");
   Store store(root);
   CHECK(fs::exists(root / "tmp" / "blob-crashed"));  // fresh: kept on open
