@@ -158,9 +158,9 @@ void run_unpack(const UnpackArgs& args, const GlobalOptions& global) {
                                                   ", not " + expected.str() +
                                                   "; nothing was unpacked");
     }
-  } else {
-    digest = oci::Digest::of_file(args.file);
   }
+  // Without --digest nothing is verified and the file is not hashed at all (hashing only to
+  // print a digest would cost a full extra read); errors then name the file instead.
   const std::string media_type =
       args.media_type.empty() ? sniff_media_type(args.file) : args.media_type;
   std::error_code ec;
@@ -171,17 +171,28 @@ void run_unpack(const UnpackArgs& args, const GlobalOptions& global) {
   oci::UnpackOptions options;
   options.preserve_owners = args.preserve_owners;
   util::FileSource source(args.file);
-  const oci::UnpackStats stats = oci::unpack_layer(args.dir, source, media_type, digest, options);
+  oci::UnpackStats stats;
+  try {
+    stats = oci::unpack_layer(args.dir, source, media_type, digest, options);
+  } catch (const util::Error& e) {
+    if (!digest.empty()) {
+      throw;
+    }
+    throw util::Error(e.kind(), args.file + ": " + e.what());
+  }
+  const std::string shown = digest.empty() ? std::string("(not verified; pass --digest)") : digest.str();
   if (global.json) {
-    const nlohmann::json doc{{"digest", digest.str()},
-                             {"media_type", media_type},
+    nlohmann::json doc{{"media_type", media_type},
                              {"entries", stats.entries},
                              {"bytes", stats.bytes},
                              {"whiteouts", stats.whiteouts},
                              {"dir", args.dir}};
+    if (!digest.empty()) {
+      doc["digest"] = digest.str();
+    }
     std::cout << doc.dump() << '\n';
   } else if (!global.quiet) {
-    std::cout << "digest:     " << digest.str() << '\n'
+    std::cout << "digest:     " << shown << '\n'
               << "media_type: " << media_type << '\n'
               << "entries:    " << stats.entries << '\n'
               << "bytes:      " << stats.bytes << '\n'

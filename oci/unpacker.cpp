@@ -81,7 +81,8 @@ void rethrow_source_error(const ReadContext& ctx, const std::string& prefix) {
 UnpackStats unpack_layer(const std::filesystem::path& root, util::Source& layer,
                          const std::string& media_type, const Digest& layer_digest,
                          const UnpackOptions& options) {
-  const std::string prefix = "layer " + layer_digest.str() + ": ";
+  const std::string prefix =
+      layer_digest.empty() ? std::string("layer: ") : "layer " + layer_digest.str() + ": ";
   if (!media_type.empty() &&
       media::layer_compression(media_type) == media::LayerCompression::Unknown) {
     util::fail(ErrorKind::Unsupported,
