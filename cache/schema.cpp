@@ -13,6 +13,12 @@
 //          blob TEXT            digest of the stored (compressed) layer, a blobs.digest
 //          size INTEGER, media_type TEXT, created_by TEXT (history text), created INTEGER)
 //   tags(name TEXT PK, manifest TEXT (a blobs.digest), media_type TEXT, updated INTEGER)
+// Version 2:
+//   file_digests(path TEXT PK   absolute real path of a build-input file
+//                dev, ino, size, mtime_ns, ctime_ns INTEGER   its stat(2) when hashed
+//                sha256 TEXT    hex digest of its content)
+//   A cache of input digests so that a no-op rebuild does not re-read every copied file;
+//   see Store::load_file_digests.
 // A layer row never outlives its blob row: every path that deletes a blob deletes the
 // layer rows pointing at it in the same transaction (no FOREIGN KEY so that an upsert of a
 // blob can never cascade).
@@ -54,6 +60,18 @@ CREATE TABLE tags (
   manifest   TEXT NOT NULL,
   media_type TEXT NOT NULL,
   updated    INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql",
+    // 2: digests of build-input files keyed by their stat
+    R"sql(
+CREATE TABLE file_digests (
+  path     TEXT PRIMARY KEY NOT NULL,
+  dev      INTEGER NOT NULL,
+  ino      INTEGER NOT NULL,
+  size     INTEGER NOT NULL,
+  mtime_ns INTEGER NOT NULL,
+  ctime_ns INTEGER NOT NULL,
+  sha256   TEXT NOT NULL
 ) WITHOUT ROWID;
 )sql",
 };

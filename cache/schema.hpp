@@ -8,7 +8,7 @@ namespace strata::cache {
 class Database;
 
 /// The schema version this build of strata writes (PRAGMA user_version).
-inline constexpr std::int64_t k_schema_version = 1;
+inline constexpr std::int64_t k_schema_version = 2;
 
 /// Brings the database to k_schema_version, applying each missing migration in one
 /// IMMEDIATE transaction (safe when several processes open a new store at once). Throws

@@ -140,6 +140,24 @@ class Store {
   /// All cache entries, ordered by key.
   std::vector<LayerRecord> list_layers() const;
 
+  /// What stat(2) said about a build-input file when its content was hashed. A file whose
+  /// stat is unchanged is taken to have unchanged content (as git's index and BuildKit's
+  /// content-hash cache do); callers record only files whose mtime is at least a few
+  /// seconds old, so a write within the same timestamp tick cannot go unnoticed.
+  struct FileDigest {
+    std::string path;  // absolute, real
+    std::uint64_t dev = 0;
+    std::uint64_t ino = 0;
+    std::uint64_t size = 0;
+    std::int64_t mtime_ns = 0;
+    std::int64_t ctime_ns = 0;
+    std::string sha256;  // hex
+  };
+  /// Every recorded input digest whose path starts with `prefix` (one query).
+  std::vector<FileDigest> load_file_digests(const std::string& prefix) const;
+  /// Records input digests (one transaction), replacing older records of the same paths.
+  void put_file_digests(const std::vector<FileDigest>& digests);
+
   // Tags (roots for GC).
   /// Creates or moves a tag. The manifest must be in the store (NotFound); an empty
   /// media_type is taken from the blob's row, updated == 0 means now.

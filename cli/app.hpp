@@ -29,6 +29,8 @@ void register_inspect(CLI::App& app, GlobalOptions& global);
 void register_cache(CLI::App& app, GlobalOptions& global);
 void register_layer(CLI::App& app, GlobalOptions& global);
 void register_registry(CLI::App& app, GlobalOptions& global);
+/// Adds `gc` and `fsck` under the `registry` subcommand (cli/cmd_registry_admin.cpp).
+void add_registry_admin_commands(CLI::App& registry_cmd, GlobalOptions& global);
 
 /// Prints an error for humans (stderr) or as JSON ({"error":{kind,message}} on stdout).
 void report_error(const GlobalOptions& global, util::ErrorKind kind, const std::string& message);

@@ -29,6 +29,11 @@ struct ServeOptions {
   std::string upload_expiry = "24h";
   std::size_t max_uploads = 1000;
   std::size_t threads = 16;
+  std::string config;     // TOML file with [auth], [[acl]], [tls]
+  std::string htpasswd;   // overrides [auth] htpasswd
+  std::string tls_cert;   // overrides [tls] cert
+  std::string tls_key;    // overrides [tls] key
+  bool anonymous_pull = false;
 };
 
 /// Splits "HOST:PORT", "[V6]:PORT" or ":PORT" (all interfaces).
@@ -76,6 +81,29 @@ void serve(const ServeOptions& opts, const GlobalOptions& global) {
   options.max_uploads = opts.max_uploads;
   options.threads = opts.threads;
   options.access_log = !global.quiet;
+  if (!opts.config.empty()) {
+    const auto config = registry::load_registry_config(opts.config);
+    options.auth = config.auth;
+    options.tls = config.tls;
+  }
+  if (!opts.htpasswd.empty()) {
+    options.auth.htpasswd = opts.htpasswd;
+  }
+  if (opts.anonymous_pull) {
+    options.auth.anonymous_pull = true;
+  }
+  if (!opts.tls_cert.empty() || !opts.tls_key.empty()) {
+    if (opts.tls_cert.empty() || opts.tls_key.empty()) {
+      util::fail(util::ErrorKind::InvalidInput, "--tls-cert and --tls-key go together");
+    }
+    options.tls.cert = opts.tls_cert;
+    options.tls.key = opts.tls_key;
+  }
+  if (options.auth.anonymous_pull && !options.auth.enabled()) {
+    util::fail(util::ErrorKind::InvalidInput,
+               "--anonymous-pull needs users (--htpasswd FILE or [auth] htpasswd): without "
+               "auth every caller may already do everything");
+  }
 
   sigset_t signals;
   sigemptyset(&signals);
@@ -98,7 +126,8 @@ void serve(const ServeOptions& opts, const GlobalOptions& global) {
   });
   const std::string host =
       options.host.find(':') != std::string::npos ? "[" + options.host + "]" : options.host;
-  std::cout << "listening on http://" << host << ":" << port << std::endl;
+  std::cout << "listening on " << (options.tls.enabled() ? "https" : "http") << "://" << host
+            << ":" << port << (options.auth.enabled() ? " (auth on)" : "") << std::endl;
   try {
     server.run();
   } catch (...) {
@@ -131,6 +160,14 @@ void register_registry(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--max-uploads", opts->max_uploads, "Upload sessions open at once")
       ->capture_default_str();
   cmd->add_option("--threads", opts->threads, "Requests served at once")->capture_default_str();
+  cmd->add_option("--config", opts->config,
+                  "TOML file with [auth], [[acl]] and [tls] (see docs/registry.md)");
+  cmd->add_option("--htpasswd", opts->htpasswd,
+                  "Require login: users from this htpasswd file (bcrypt, `htpasswd -B`)");
+  cmd->add_flag("--anonymous-pull", opts->anonymous_pull,
+                "With --htpasswd: callers without credentials may pull");
+  cmd->add_option("--tls-cert", opts->tls_cert, "Serve HTTPS with this PEM certificate (chain)");
+  cmd->add_option("--tls-key", opts->tls_key, "PEM private key of --tls-cert");
   cmd->callback([opts, &global] { serve(*opts, global); });
 }
 

@@ -19,7 +19,7 @@
 #include "oci/decompress.hpp"
 #include "oci/media_types.hpp"
 #include "oci/reference.hpp"
-#include "oci/tar_stream.hpp"
+#include "oci/tar_writer.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
 #include "util/hash.hpp"
@@ -51,12 +51,12 @@ class HashingSource final : public util::Source {
 // Forwards to the tar writer's current entry.
 class TarContentSink final : public util::Sink {
  public:
-  explicit TarContentSink(TarStreamWriter& tar) : m_tar(tar) {}
+  explicit TarContentSink(TarWriter& tar) : m_tar(tar) {}
   using Sink::write;
   void write(const void* data, std::size_t size) override { m_tar.write_content(data, size); }
 
  private:
-  TarStreamWriter& m_tar;
+  TarWriter& m_tar;
 };
 
 std::string layer_name(const DockerArchiveLayer& layer) {
@@ -212,20 +212,32 @@ void write_docker_archive(util::Sink& out, const std::string& config_json,
         {"RepoTags", std::move(tags)},
         {"Layers", std::move(layer_paths)}}});
 
-  TarStreamWriter tar(out);
-  tar.add_directory("blobs/", mtime);
-  tar.add_directory("blobs/sha256/", mtime);
+  TarWriter tar(out);
+  const auto header = [&](std::string path, TarType type, std::uint64_t size) {
+    TarEntry entry;
+    entry.path = std::move(path);
+    entry.type = type;
+    entry.mode = type == TarType::Directory ? 0755 : 0644;
+    entry.mtime = mtime;
+    entry.size = size;
+    tar.write_header(entry);
+  };
+  const auto small_file = [&](std::string path, std::string_view content) {
+    header(std::move(path), TarType::File, content.size());
+    tar.write_content(content.data(), content.size());
+  };
+  header("blobs", TarType::Directory, 0);
+  header("blobs/sha256", TarType::Directory, 0);
   for (const auto& [hex, layer] : files) {
     const std::string path = "blobs/sha256/" + hex;
     if (layer == nullptr) {
-      tar.add_file(path, config_json, mtime);
+      small_file(path, config_json);
       continue;
     }
     if (layer->uncompressed_size) {
-      tar.begin_file(path, *layer->uncompressed_size, mtime);
+      header(path, TarType::File, *layer->uncompressed_size);
       TarContentSink sink(tar);
       decompress_verified(*layer, sink, layer->uncompressed_size);
-      tar.end_file();
       continue;
     }
     util::TempDir temp("strata-docker-archive");
@@ -236,17 +248,13 @@ void write_docker_archive(util::Sink& out, const std::string& config_json,
       size = decompress_verified(*layer, file, std::nullopt);
       file.commit();
     }
-    tar.begin_file(path, size, mtime);
+    header(path, TarType::File, size);
     util::FileSource source(temp_file);
-    TarContentSink sink(tar);
-    if (util::copy_stream(source, sink) != size) {
-      util::fail(util::ErrorKind::IO, "temporary file " + temp_file.string() + " changed size");
-    }
-    tar.end_file();
+    tar.copy_content(source, size, temp_file.string());
   }
-  tar.add_file("manifest.json", manifest.dump(), mtime);
+  small_file("manifest.json", manifest.dump());
   if (!repositories.empty()) {
-    tar.add_file("repositories", repositories.dump(), mtime);
+    small_file("repositories", repositories.dump());
   }
   tar.finish();
 }

@@ -9,9 +9,11 @@ packages=(
   g++ cmake ninja-build pkg-config ccache make
   # libraries (DESIGN.md "Dependencies")
   libarchive-dev libssl-dev libzstd-dev zlib1g-dev libsqlite3-dev libcurl4-openssl-dev
-  nlohmann-json3-dev libtomlplusplus-dev libcli11-dev catch2 libcpp-httplib-dev
+  nlohmann-json3-dev libtomlplusplus-dev libcli11-dev catch2 libcpp-httplib-dev libcrypt-dev
   # run time and test peers
   gpgv gnupg zstd tar skopeo umoci docker-registry python3 python3-jsonschema
+  # sandbox tests: a static shell for the test rootfs
+  busybox-static
   # benchmarks
   hyperfine time
 )

@@ -60,7 +60,7 @@ std::string percent_decode(std::string_view s) {
 Context::Context(ServerOptions opts)
     : options(prepared(std::move(opts))),
       store(options.root),
-      meta(options.root / "registry.db") {}
+      meta(options.root / "registry.db", options.clock) {}
 
 std::int64_t Context::now() const {
   if (options.clock) {

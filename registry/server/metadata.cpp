@@ -1,5 +1,7 @@
 #include "registry/server/metadata.hpp"
 
+#include <chrono>
+
 namespace strata::registry {
 
 namespace {
@@ -51,8 +53,19 @@ CREATE TABLE IF NOT EXISTS uploads (
   started INTEGER NOT NULL,
   updated INTEGER NOT NULL
 ) WITHOUT ROWID;
-PRAGMA user_version = 1;
 )sql";
+
+// Version 2: repo_blobs.touched, the last time the link was created, re-linked (upload
+// completion, mount, manifest PUT) or checked (HEAD/GET, a manifest PUT referencing the
+// blob). GC never removes a link touched within its grace period.
+constexpr std::string_view k_migration_2 = R"sql(
+ALTER TABLE repo_blobs ADD COLUMN touched INTEGER NOT NULL DEFAULT 0;
+UPDATE repo_blobs SET touched = created;
+CREATE INDEX IF NOT EXISTS repo_blobs_touched ON repo_blobs(touched);
+PRAGMA user_version = 2;
+)sql";
+
+constexpr std::int64_t k_schema_version = 2;
 
 std::int64_t as_int(std::uint64_t v) { return static_cast<std::int64_t>(v); }
 
@@ -68,14 +81,57 @@ UploadRecord read_upload(const sql::Statement& st) {
   return u;
 }
 
+/// Creates a link or refreshes its touched time.
+void upsert_link(sql::Connection& db, std::string_view repo, std::string_view digest,
+                 std::int64_t now) {
+  sql::Statement(db,
+                 "INSERT INTO repo_blobs(repo, digest, created, touched) VALUES (?, ?, ?, ?) "
+                 "ON CONFLICT(repo, digest) DO UPDATE SET touched = MAX(touched, "
+                 "excluded.touched)")
+      .bind(1, repo)
+      .bind(2, digest)
+      .bind(3, now)
+      .bind(4, now)
+      .run();
+}
+
 constexpr std::string_view k_upload_columns =
     "SELECT uuid, repo, received, path, algorithm, started, updated FROM uploads ";
 
 }  // namespace
 
-Metadata::Metadata(const std::filesystem::path& path) : m_db(path) {
+Metadata::Metadata(const std::filesystem::path& path) : Metadata(path, {}) {}
+
+Metadata::Metadata(const std::filesystem::path& path, std::function<std::int64_t()> clock)
+    : m_clock(std::move(clock)), m_db(path) {
   std::lock_guard lock(m_mutex);
   m_db.exec(k_schema);
+  migrate();
+}
+
+void Metadata::migrate() {
+  const auto version = [this] {
+    sql::Statement st(m_db, "PRAGMA user_version");
+    st.step();
+    return st.integer(0);
+  };
+  if (version() >= k_schema_version) {
+    return;
+  }
+  sql::Transaction txn(m_db);
+  if (version() < 2) {  // re-read under the write lock: another process may have migrated
+    m_db.exec(k_migration_2);
+  }
+  txn.commit();
+}
+
+std::int64_t Metadata::now() const {
+  if (m_clock) {
+    return m_clock();
+  }
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 void Metadata::ensure_repository(std::string_view repo, std::int64_t now) {
@@ -107,19 +163,38 @@ void Metadata::link_blob(std::string_view repo, std::string_view digest, std::in
   std::lock_guard lock(m_mutex);
   sql::Transaction txn(m_db);
   ensure_repository(repo, now);
-  sql::Statement(m_db, "INSERT OR IGNORE INTO repo_blobs(repo, digest, created) VALUES (?, ?, ?)")
-      .bind(1, repo)
-      .bind(2, digest)
-      .bind(3, now)
-      .run();
+  upsert_link(m_db, repo, digest, now);
   txn.commit();
 }
 
 bool Metadata::blob_linked(std::string_view repo, std::string_view digest) {
   std::lock_guard lock(m_mutex);
-  sql::Statement st(m_db, "SELECT 1 FROM repo_blobs WHERE repo = ? AND digest = ?");
-  st.bind(1, repo).bind(2, digest);
-  return st.step();
+  std::int64_t touched = 0;
+  {
+    sql::Statement st(m_db, "SELECT touched FROM repo_blobs WHERE repo = ? AND digest = ?");
+    st.bind(1, repo).bind(2, digest);
+    if (!st.step()) {
+      return false;
+    }
+    touched = st.integer(0);
+  }
+  const std::int64_t t = now();
+  if (touched < t) {
+    sql::Statement(m_db,
+                   "UPDATE repo_blobs SET touched = ? WHERE repo = ? AND digest = ? AND "
+                   "touched < ?")
+        .bind(1, t)
+        .bind(2, repo)
+        .bind(3, digest)
+        .bind(4, t)
+        .run();
+    if (m_db.changes() == 0) {  // another process removed (GC) or touched it meanwhile
+      sql::Statement again(m_db, "SELECT 1 FROM repo_blobs WHERE repo = ? AND digest = ?");
+      again.bind(1, repo).bind(2, digest);
+      return again.step();
+    }
+  }
+  return true;
 }
 
 bool Metadata::unlink_blob(std::string_view repo, std::string_view digest) {
@@ -152,11 +227,7 @@ void Metadata::put_manifest(const ManifestPut& put) {
       .bind(4, as_int(put.size))
       .bind(5, put.now)
       .run();
-  sql::Statement(m_db, "INSERT OR IGNORE INTO repo_blobs(repo, digest, created) VALUES (?, ?, ?)")
-      .bind(1, put.repo)
-      .bind(2, put.digest)
-      .bind(3, put.now)
-      .run();
+  upsert_link(m_db, put.repo, put.digest, put.now);
   for (const auto& tag : put.tags) {
     sql::Statement(m_db,
                    "INSERT INTO tags(repo, tag, digest, updated) VALUES (?, ?, ?, ?) "
@@ -330,6 +401,145 @@ bool Metadata::upload_exists(std::string_view uuid) {
   sql::Statement st(m_db, "SELECT 1 FROM uploads WHERE uuid = ?");
   st.bind(1, uuid);
   return st.step();
+}
+
+std::vector<StoredManifest> Metadata::list_manifests(std::string_view repo) {
+  std::lock_guard lock(m_mutex);
+  sql::Statement st(m_db,
+                    "SELECT digest, media_type, size, created FROM manifests WHERE repo = ? "
+                    "ORDER BY digest");
+  st.bind(1, repo);
+  std::vector<StoredManifest> out;
+  while (st.step()) {
+    out.push_back({st.text(0), st.text(1), static_cast<std::uint64_t>(st.integer(2)),
+                   st.integer(3)});
+  }
+  return out;
+}
+
+std::vector<TagEntry> Metadata::list_tag_targets(std::string_view repo) {
+  std::lock_guard lock(m_mutex);
+  sql::Statement st(m_db, "SELECT tag, digest FROM tags WHERE repo = ? ORDER BY tag");
+  st.bind(1, repo);
+  std::vector<TagEntry> out;
+  while (st.step()) {
+    out.push_back({st.text(0), st.text(1)});
+  }
+  return out;
+}
+
+std::vector<LinkRecord> Metadata::list_links(std::string_view repo) {
+  std::lock_guard lock(m_mutex);
+  sql::Statement st(m_db,
+                    "SELECT digest, created, touched FROM repo_blobs WHERE repo = ? "
+                    "ORDER BY digest");
+  st.bind(1, repo);
+  std::vector<LinkRecord> out;
+  while (st.step()) {
+    out.push_back({st.text(0), st.integer(1), st.integer(2)});
+  }
+  return out;
+}
+
+std::vector<ReferrerLink> Metadata::list_referrer_links(std::string_view repo) {
+  std::lock_guard lock(m_mutex);
+  sql::Statement st(m_db,
+                    "SELECT subject, digest FROM referrers WHERE repo = ? ORDER BY subject, "
+                    "digest");
+  st.bind(1, repo);
+  std::vector<ReferrerLink> out;
+  while (st.step()) {
+    out.push_back({st.text(0), st.text(1)});
+  }
+  return out;
+}
+
+std::vector<UploadRecord> Metadata::list_uploads() {
+  std::lock_guard lock(m_mutex);
+  sql::Statement st(m_db, std::string(k_upload_columns) + "ORDER BY uuid");
+  std::vector<UploadRecord> out;
+  while (st.step()) {
+    out.push_back(read_upload(st));
+  }
+  return out;
+}
+
+bool Metadata::collect_manifest(std::string_view repo, std::string_view digest,
+                                std::int64_t created_before, std::int64_t touched_before) {
+  std::lock_guard lock(m_mutex);
+  sql::Transaction txn(m_db);
+  {
+    sql::Statement st(m_db,
+                      "SELECT 1 FROM manifests m WHERE m.repo = ?1 AND m.digest = ?2 AND "
+                      "m.created < ?3 "
+                      "AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.repo = ?1 AND t.digest = ?2) "
+                      "AND NOT EXISTS (SELECT 1 FROM repo_blobs b WHERE b.repo = ?1 AND "
+                      "b.digest = ?2 AND b.touched >= ?4)");
+    st.bind(1, repo).bind(2, digest).bind(3, created_before).bind(4, touched_before);
+    if (!st.step()) {
+      return false;  // tagged, re-pushed or referenced meanwhile: keep it
+    }
+  }
+  for (const char* sql_text : {"DELETE FROM manifests WHERE repo = ? AND digest = ?",
+                               "DELETE FROM referrers WHERE repo = ? AND digest = ?",
+                               "DELETE FROM repo_blobs WHERE repo = ? AND digest = ?"}) {
+    sql::Statement(m_db, sql_text).bind(1, repo).bind(2, digest).run();
+  }
+  txn.commit();
+  return true;
+}
+
+std::vector<std::string> Metadata::collect_links(std::string_view repo,
+                                                const std::vector<std::string>& digests,
+                                                std::int64_t touched_before) {
+  std::lock_guard lock(m_mutex);
+  sql::Transaction txn(m_db);
+  std::vector<std::string> removed;
+  for (const auto& digest : digests) {
+    sql::Statement(m_db,
+                   "DELETE FROM repo_blobs WHERE repo = ?1 AND digest = ?2 AND touched < ?3 "
+                   "AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.repo = ?1 AND "
+                   "m.digest = ?2)")
+        .bind(1, repo)
+        .bind(2, digest)
+        .bind(3, touched_before)
+        .run();
+    if (m_db.changes() > 0) {
+      removed.push_back(digest);
+    }
+  }
+  txn.commit();
+  return removed;
+}
+
+bool Metadata::collect_repository_if_empty(std::string_view repo) {
+  std::lock_guard lock(m_mutex);
+  sql::Statement(m_db,
+                 "DELETE FROM repositories WHERE name = ?1 "
+                 "AND NOT EXISTS (SELECT 1 FROM repo_blobs WHERE repo = ?1) "
+                 "AND NOT EXISTS (SELECT 1 FROM manifests WHERE repo = ?1) "
+                 "AND NOT EXISTS (SELECT 1 FROM tags WHERE repo = ?1) "
+                 "AND NOT EXISTS (SELECT 1 FROM uploads WHERE repo = ?1)")
+      .bind(1, repo)
+      .run();
+  return m_db.changes() > 0;
+}
+
+void Metadata::with_unlinked_frozen(
+    const std::vector<std::string>& digests,
+    const std::function<void(const std::vector<std::string>&)>& fn) {
+  std::lock_guard lock(m_mutex);
+  sql::Transaction txn(m_db);
+  std::vector<std::string> unlinked;
+  for (const auto& digest : digests) {
+    sql::Statement st(m_db, "SELECT 1 FROM repo_blobs WHERE digest = ? LIMIT 1");
+    st.bind(1, digest);
+    if (!st.step()) {
+      unlinked.push_back(digest);
+    }
+  }
+  fn(unlinked);
+  txn.commit();
 }
 
 }  // namespace strata::registry

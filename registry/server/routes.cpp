@@ -5,8 +5,13 @@
 //   <name>/blobs/<digest>, <name>/referrers/<digest>, plus /v2/ and /v2/_catalog.
 // The upload form wins over the blob form, so "<name>/blobs/uploads/<x>" is always an
 // upload session (as in distribution). Unknown paths are 404, wrong methods 405.
+//
+// With auth on, each handler runs only after AuthGate::authorize() allowed the actions it
+// needs: GET/HEAD pull, manifest PUT and every upload request push, DELETE of manifests and
+// blobs delete; a mount also needs pull on `from`. GET /v2/token is the token endpoint.
 #include <iostream>
 
+#include "registry/server/auth_gate.hpp"
 #include "registry/server/context.hpp"
 #include "registry/server/routes.hpp"
 #include "util/error.hpp"
@@ -50,13 +55,24 @@ std::string join(const std::vector<std::string>& parts, std::size_t count) {
                      " (see the OCI distribution spec for the /v2/ paths)");
 }
 
-void dispatch(Context& ctx, Call& call) {
+void dispatch(Context& ctx, AuthGate* auth, Call& call) {
   const std::string& method = call.req.method;
   const bool get = method == "GET" || method == "HEAD";
   const std::string& path = call.req.path;
+  // Lets the request through when the caller may take `actions` on `repo` (auth on).
+  const auto gate = [&](const std::string& repo, unsigned actions) {
+    if (auth != nullptr) {
+      check_repository(repo);
+      return auth->authorize(ctx, call, {Need{repo, actions}});
+    }
+    return Identity{};
+  };
   if (path == "/v2/" || path == "/v2") {
     if (!get) {
       not_allowed(method, path);
+    }
+    if (auth != nullptr) {
+      auth->authorize(ctx, call, {});
     }
     send_json(call.res, 200, "{}");
     return;
@@ -65,11 +81,22 @@ void dispatch(Context& ctx, Call& call) {
     not_found(path);
   }
   const std::string rest = path.substr(4);
+  if (rest == "token" && auth != nullptr) {
+    if (!get) {
+      not_allowed(method, path);
+    }
+    auth->issue_token(ctx, call);
+    return;
+  }
   if (rest == "_catalog") {
     if (!get) {
       not_allowed(method, path);
     }
-    list_catalog(ctx, call);
+    if (auth != nullptr) {
+      auth->list_catalog(ctx, call);
+    } else {
+      list_catalog(ctx, call);
+    }
     return;
   }
   const auto parts = split(rest);
@@ -78,6 +105,7 @@ void dispatch(Context& ctx, Call& call) {
     if (!get) {
       not_allowed(method, path);
     }
+    gate(join(parts, n - 2), k_action_pull);
     list_tags(ctx, call, join(parts, n - 2));
     return;
   }
@@ -88,12 +116,25 @@ void dispatch(Context& ctx, Call& call) {
     if (method != "POST") {
       not_allowed(method, path);
     }
+    const auto mount = call.query.get("mount");
+    const auto from = call.query.get("from");
+    if (auth != nullptr && mount && from) {
+      check_repository(repo);
+      check_repository(*from);
+      auth->authorize(ctx, call, {Need{repo, k_action_push}, Need{*from, k_action_pull}});
+    } else {
+      const Identity who = gate(repo, k_action_push);
+      if (auth != nullptr && mount) {
+        auth->choose_mount_source(ctx, call, who, repo, *mount);
+      }
+    }
     start_upload(ctx, call, repo);
     return;
   }
   if (upload_with_id) {
     const std::string repo = join(parts, n - 3);
     const std::string& uuid = parts[n - 1];
+    gate(repo, k_action_push);  // every request on an upload session is part of a push
     if (get) {
       get_upload(ctx, call, repo, uuid);
     } else if (method == "PATCH") {
@@ -111,6 +152,18 @@ void dispatch(Context& ctx, Call& call) {
     const std::string repo = join(parts, n - 2);
     const std::string& kind = parts[n - 2];
     const std::string& ref = parts[n - 1];
+    const auto needed = [&]() -> unsigned {
+      if (get) {
+        return k_action_pull;
+      }
+      if (method == "DELETE") {
+        return k_action_delete;
+      }
+      return method == "PUT" && kind == "manifests" ? k_action_push : 0;
+    }();
+    if (needed != 0 && (kind == "manifests" || kind == "blobs" || kind == "referrers")) {
+      gate(repo, needed);
+    }
     if (kind == "manifests") {
       if (get) {
         get_manifest(ctx, call, repo, ref);
@@ -145,12 +198,16 @@ void dispatch(Context& ctx, Call& call) {
 }
 
 /// Drops the headers a handler set before failing (e.g. Docker-Content-Digest), keeping
-/// "Connection: close" when the body could not be consumed.
+/// "Connection: close" when the body could not be consumed and the API version header.
 void reset_headers(httplib::Response& res) {
   const bool close = res.get_header_value("Connection") == "close";
+  const std::string api_version = res.get_header_value("Docker-Distribution-API-Version");
   res.headers.clear();
   if (close) {
     res.set_header("Connection", "close");
+  }
+  if (!api_version.empty()) {
+    res.set_header("Docker-Distribution-API-Version", api_version);
   }
 }
 
@@ -163,11 +220,11 @@ void send_error(Call& call, int status, ErrorCode code, const std::string& messa
 
 }  // namespace
 
-void handle_request(Context& ctx, const httplib::Request& req, httplib::Response& res,
-                    const httplib::ContentReader* reader) {
+void handle_request(Context& ctx, AuthGate* auth, const httplib::Request& req,
+                    httplib::Response& res, const httplib::ContentReader* reader) {
   Call call{req, res, reader, Query(req.target)};
   try {
-    dispatch(ctx, call);
+    dispatch(ctx, auth, call);
     call.discard_body();
   } catch (const ApiError& e) {
     reset_headers(res);

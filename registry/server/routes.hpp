@@ -6,11 +6,13 @@
 namespace strata::registry {
 
 struct Context;
+class AuthGate;
 
 /// Routes one request to its handler and writes the response, including spec error bodies
 /// for every failure. `reader` is the streamed body (null for methods without one).
-/// Thread-safe (handlers synchronise through Context).
-void handle_request(Context& ctx, const httplib::Request& req, httplib::Response& res,
-                    const httplib::ContentReader* reader);
+/// `auth` checks who may do what (null: auth off, everything allowed; GET /v2/token then
+/// is 404). Thread-safe (handlers synchronise through Context, AuthGate is thread-safe).
+void handle_request(Context& ctx, AuthGate* auth, const httplib::Request& req,
+                    httplib::Response& res, const httplib::ContentReader* reader);
 
 }  // namespace strata::registry

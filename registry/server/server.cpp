@@ -1,22 +1,97 @@
 #include "registry/server/server.hpp"
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include <atomic>
 #include <charconv>
 #include <condition_variable>
 #include <iostream>
 #include <thread>
 
+#include "registry/server/auth_gate.hpp"
 #include "registry/server/context.hpp"
 #include "registry/server/routes.hpp"
 #include "util/error.hpp"
+#include "util/fs.hpp"
 
 namespace strata::registry {
 
+namespace {
+
+/// The queued OpenSSL errors as text (and clears the queue).
+std::string ssl_errors() {
+  std::string out;
+  while (const unsigned long code = ERR_get_error()) {
+    char buf[256];
+    ERR_error_string_n(code, buf, sizeof buf);
+    out += (out.empty() ? "" : "; ") + std::string(buf);
+  }
+  return out.empty() ? "unknown OpenSSL error" : out;
+}
+
+/// An HTTPS server over the PEM files of `tls`. Throws NotFound/IO for an unreadable file
+/// and InvalidInput for a malformed certificate or key, or a key that does not match.
+std::unique_ptr<httplib::Server> make_tls_server(const TlsConfig& tls) {
+  if (tls.key.empty()) {
+    util::fail(util::ErrorKind::InvalidInput,
+               "TLS certificate " + tls.cert.string() + " given without a key (--tls-key)");
+  }
+  (void)util::read_file(tls.cert);  // clear NotFound/permission errors naming the file
+  (void)util::read_file(tls.key);
+  std::string error;
+  ERR_clear_error();
+  auto server = std::make_unique<httplib::SSLServer>([&](SSL_CTX& ctx) {
+    SSL_CTX_set_min_proto_version(&ctx, TLS1_2_VERSION);
+    if (SSL_CTX_use_certificate_chain_file(&ctx, tls.cert.c_str()) != 1) {
+      error = "cannot load the TLS certificate " + tls.cert.string() +
+              " (expected PEM): " + ssl_errors();
+      return false;
+    }
+    if (SSL_CTX_use_PrivateKey_file(&ctx, tls.key.c_str(), SSL_FILETYPE_PEM) != 1) {
+      error = "cannot load the TLS private key " + tls.key.string() +
+              " (expected an unencrypted PEM key): " + ssl_errors();
+      return false;
+    }
+    if (SSL_CTX_check_private_key(&ctx) != 1) {
+      error = "the TLS private key " + tls.key.string() + " does not match the certificate " +
+              tls.cert.string() + ": " + ssl_errors();
+      return false;
+    }
+    return true;
+  });
+  if (!server->is_valid()) {
+    util::fail(util::ErrorKind::InvalidInput,
+               error.empty() ? "cannot set up TLS: " + ssl_errors() : error);
+  }
+  return server;
+}
+
+std::unique_ptr<httplib::Server> make_http_server(const ServerOptions& options) {
+  if (options.tls.enabled()) {
+    return make_tls_server(options.tls);
+  }
+  return std::make_unique<httplib::Server>();
+}
+
+std::unique_ptr<AuthGate> make_auth(const ServerOptions& options) {
+  if (!options.auth.enabled()) {
+    return nullptr;
+  }
+  return std::make_unique<AuthGate>(options.auth, options.root, options.tls.enabled());
+}
+
+}  // namespace
+
 struct Server::Impl {
-  explicit Impl(ServerOptions options) : ctx(std::move(options)) {}
+  explicit Impl(ServerOptions options)
+      : ctx(std::move(options)), auth(make_auth(ctx.options)),
+        http_owner(make_http_server(ctx.options)), http(*http_owner) {}
 
   Context ctx;
-  httplib::Server http;
+  std::unique_ptr<AuthGate> auth;              // null: auth off
+  std::unique_ptr<httplib::Server> http_owner;  // an SSLServer with TLS on
+  httplib::Server& http;
   std::atomic<int> port{0};
   std::atomic<bool> in_run{false};
   std::mutex mutex;
@@ -65,12 +140,13 @@ void Server::Impl::configure() {
   }
 
   Context* c = &ctx;
-  const auto plain = [c](const httplib::Request& req, httplib::Response& res) {
-    handle_request(*c, req, res, nullptr);
+  AuthGate* a = auth.get();
+  const auto plain = [c, a](const httplib::Request& req, httplib::Response& res) {
+    handle_request(*c, a, req, res, nullptr);
   };
-  const auto streamed = [c](const httplib::Request& req, httplib::Response& res,
-                            const httplib::ContentReader& reader) {
-    handle_request(*c, req, res, &reader);
+  const auto streamed = [c, a](const httplib::Request& req, httplib::Response& res,
+                               const httplib::ContentReader& reader) {
+    handle_request(*c, a, req, res, &reader);
   };
   // Every method with a body goes through a ContentReader handler, so httplib never
   // buffers a request body in memory.

@@ -9,6 +9,9 @@
 // HTTP is served by cpp-httplib with a fixed thread pool. Request bodies are streamed to
 // disk and responses are streamed from disk, so memory stays flat whatever the blob size;
 // manifests are the only bodies held in memory and are capped at 4 MiB.
+//
+// Optional auth (htpasswd users, ACLs, a token endpoint; see auth.hpp) and TLS (PEM
+// certificate chain and key, TLS 1.2 or later).
 #pragma once
 
 #include <chrono>
@@ -18,6 +21,8 @@
 #include <memory>
 #include <string>
 #include <string_view>
+
+#include "registry/server/auth.hpp"
 
 namespace strata::registry {
 
@@ -37,6 +42,8 @@ struct ServerOptions {
   bool access_log = false;              // one line per request on stderr
   /// Current time in Unix seconds; empty means the system clock. Tests inject a fake clock.
   std::function<std::int64_t()> clock;
+  AuthConfig auth;                      // users, ACLs, tokens (off unless auth.htpasswd)
+  TlsConfig tls;                        // HTTPS (off unless tls.cert)
 };
 
 /// One registry server. Construction opens the storage; bind() opens the socket; run()
@@ -44,7 +51,9 @@ struct ServerOptions {
 /// one thread.
 class Server {
  public:
-  /// Opens (creating if needed) the registry root. Throws util::Error (IO) naming the path.
+  /// Opens (creating if needed) the registry root, loads the htpasswd file and the token
+  /// key (<root>/token.key) when auth is on and the TLS certificate and key when TLS is on.
+  /// Throws util::Error (IO, NotFound, InvalidInput) naming the path and what to fix.
   explicit Server(ServerOptions options);
   ~Server();
   Server(const Server&) = delete;

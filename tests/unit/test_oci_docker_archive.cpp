@@ -4,7 +4,6 @@
 
 #include "oci/docker_archive.hpp"
 #include "oci/media_types.hpp"
-#include "oci/tar_stream.hpp"
 #include "tests/unit/oci_test_support.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
@@ -207,34 +206,3 @@ TEST_CASE("docker-archive: inconsistent input is refused before anything is writ
   CHECK(out.str().empty());
 }
 
-TEST_CASE("docker-archive: a layer of 8 GiB or more gets a PAX size record") {
-  // Keeps the first blocks and counts the rest, so no 8 GiB buffer is needed.
-  class HeadSink final : public strata::util::Sink {
-   public:
-    using Sink::write;
-    void write(const void* data, std::size_t size) override {
-      const std::size_t keep = std::min<std::size_t>(size, 4096 - std::min<std::size_t>(head.size(), 4096));
-      head.append(static_cast<const char*>(data), keep);
-      total += size;
-    }
-    std::string head;
-    std::uint64_t total = 0;
-  } out;
-  const std::uint64_t size = (8ULL << 30) + 3;
-  strata::oci::TarStreamWriter tar(out);
-  tar.begin_file("big", size, 0);
-  const std::string zeros(1 << 20, '\0');
-  std::uint64_t left = size;
-  while (left > 0) {
-    const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(left, zeros.size()));
-    tar.write_content(zeros.data(), n);
-    left -= n;
-  }
-  tar.end_file();
-  tar.finish();
-  CHECK(out.head[156] == 'x');                          // PAX extended header first
-  CHECK(out.head.substr(512, 20) == "19 size=8589934595\n\0"s);
-  CHECK(out.head.substr(1024, 4) == "big\0"s);          // then the file's own header
-  CHECK(out.head[1024 + 156] == '0');
-  CHECK(out.total == 512 + 512 + 512 + (size + 509) + 1024);
-}
