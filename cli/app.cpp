@@ -37,6 +37,11 @@ int run(int argc, char** argv) {
   register_cache(app, global);
   register_layer(app, global);
   register_registry(app, global);
+  register_push(app, global);
+  register_pull(app, global);
+  register_copy(app, global);
+  register_tags(app, global);
+  register_login(app, global);
 
   try {
     app.parse(argc, argv);

@@ -29,6 +29,11 @@ void register_inspect(CLI::App& app, GlobalOptions& global);
 void register_cache(CLI::App& app, GlobalOptions& global);
 void register_layer(CLI::App& app, GlobalOptions& global);
 void register_registry(CLI::App& app, GlobalOptions& global);
+void register_push(CLI::App& app, GlobalOptions& global);
+void register_pull(CLI::App& app, GlobalOptions& global);
+void register_copy(CLI::App& app, GlobalOptions& global);
+void register_tags(CLI::App& app, GlobalOptions& global);
+void register_login(CLI::App& app, GlobalOptions& global);  // login and logout
 /// Adds `gc` and `fsck` under the `registry` subcommand (cli/cmd_registry_admin.cpp).
 void add_registry_admin_commands(CLI::App& registry_cmd, GlobalOptions& global);
 

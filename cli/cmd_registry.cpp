@@ -146,6 +146,7 @@ void serve(const ServeOptions& opts, const GlobalOptions& global) {
 
 void register_registry(CLI::App& app, GlobalOptions& global) {
   auto* registry = app.add_subcommand("registry", "Run an OCI Distribution registry");
+  add_registry_admin_commands(*registry, global);
   registry->require_subcommand(1);
   auto opts = std::make_shared<ServeOptions>();
   auto* cmd = registry->add_subcommand(

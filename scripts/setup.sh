@@ -11,7 +11,9 @@ packages=(
   libarchive-dev libssl-dev libzstd-dev zlib1g-dev libsqlite3-dev libcurl4-openssl-dev
   nlohmann-json3-dev libtomlplusplus-dev libcli11-dev catch2 libcpp-httplib-dev libcrypt-dev
   # run time and test peers
-  gpgv gnupg zstd tar skopeo umoci docker-registry python3 python3-jsonschema
+  gpgv gnupg zstd tar skopeo umoci docker-registry python3 python3-jsonschema apache2-utils
+  # Debian test archive (tests/fixtures/debian/make_archive.sh)
+  dpkg xz-utils gzip
   # sandbox tests: a static shell for the test rootfs
   busybox-static
   # benchmarks

@@ -2,6 +2,7 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include <atomic>
 #include <charconv>
@@ -49,8 +50,12 @@ std::unique_ptr<httplib::Server> make_tls_server(const TlsConfig& tls) {
       return false;
     }
     if (SSL_CTX_use_PrivateKey_file(&ctx, tls.key.c_str(), SSL_FILETYPE_PEM) != 1) {
-      error = "cannot load the TLS private key " + tls.key.string() +
-              " (expected an unencrypted PEM key): " + ssl_errors();
+      const bool mismatch = ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH;
+      error = mismatch ? "the TLS private key " + tls.key.string() +
+                             " does not match the certificate " + tls.cert.string() + ": " +
+                             ssl_errors()
+                       : "cannot load the TLS private key " + tls.key.string() +
+                             " (expected an unencrypted PEM key): " + ssl_errors();
       return false;
     }
     if (SSL_CTX_check_private_key(&ctx) != 1) {

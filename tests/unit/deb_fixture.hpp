@@ -103,6 +103,8 @@ inline fs::path build_deb(const fs::path& dir, const Pkg& pkg, const std::string
     sh("cd '" + src.string() + "' && md5sum" + md5_list + " > DEBIAN/md5sums");
   }
   const fs::path out = dir / (pkg.name + ".deb");
+  // Fixed times, so that a test never depends on a second boundary.
+  sh("find '" + src.string() + "' -exec touch -h -d @1600000000 {} +");
   sh("dpkg-deb --build --root-owner-group -Z" + z + " '" + src.string() + "' '" + out.string() +
      "'");
   return out;
@@ -117,6 +119,13 @@ struct TarEntry {
   std::string hardlink;      // hardlink target
   unsigned mode = 0644;
 };
+
+/// A TarEntry with defaults for the fields not given.
+inline TarEntry te(std::string path, unsigned type = AE_IFREG, std::string content = {},
+                   std::string link = {}, std::string hardlink = {}, unsigned mode = 0644) {
+  return TarEntry{std::move(path), type, std::move(content), std::move(link), std::move(hardlink),
+                  mode};
+}
 
 /// An uncompressed PAX tar of `entries`, written with libarchive.
 inline std::string make_tar(const std::vector<TarEntry>& entries) {

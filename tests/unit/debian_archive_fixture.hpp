@@ -9,6 +9,7 @@
 #include <httplib.h>
 
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
@@ -66,6 +67,10 @@ class ArchiveServer {
     m_port = m_server.bind_to_any_port("127.0.0.1");
     REQUIRE(m_port > 0);
     m_thread = std::thread([this] { m_server.listen_after_bind(); });
+    // stop() is a no-op until the accept loop runs, so wait for it.
+    while (!m_server.is_running()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
   }
   ~ArchiveServer() {
     m_server.stop();
