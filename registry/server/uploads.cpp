@@ -9,9 +9,8 @@
 // when it matches the digest the client named; on a mismatch nothing is stored and the
 // session is dropped. Requests on one session are serialised by a striped mutex.
 //
-// Mount without `from`: the blob is mounted when any repository holds it. Every
-// repository is readable by every caller today (no auth yet); once ACLs exist this must
-// only consider repositories the caller may read.
+// Mount without `from`: the blob is mounted when a repository holds it; with auth on, the
+// gate (auth_gate.cpp) restricts the candidates to repositories the caller may read.
 #include <fcntl.h>
 #include <openssl/rand.h>
 #include <sys/stat.h>
