@@ -1,4 +1,7 @@
-// `strata inspect oci:DIR[:TAG]` / `strata inspect NAME[:TAG]` (a store tag)
+// `strata inspect oci:DIR[:TAG]` / `strata inspect NAME[:TAG]` (a store tag) /
+// `strata inspect [docker://]HOST/REPO[:TAG]` (a registry; see cli/image_location.hpp. A
+// host-like reference without docker:// is read from the store when `strata pull` tagged
+// it there, so inspecting what was just pulled needs no network)
 //
 // Shows an image's manifest digest and media type, a summary of its config and its layers
 // with their history. When the reference names an index, the manifest for the host
@@ -12,6 +15,7 @@
 #include "builder/build.hpp"
 #include "cache/store.hpp"
 #include "cli/app.hpp"
+#include "cli/image_location.hpp"
 #include "oci/image.hpp"
 #include "oci/layout.hpp"
 #include "oci/media_types.hpp"
@@ -24,6 +28,7 @@ namespace fs = std::filesystem;
 
 struct InspectArgs {
   std::string ref;
+  RemoteOptions remote;
 };
 
 /// Reads a blob by digest from wherever the image lives.
@@ -124,14 +129,47 @@ void run_inspect(const InspectArgs& args, const GlobalOptions& global) {
   std::unique_ptr<oci::LayoutReader> layout;
   std::unique_ptr<cache::Store> store;
   std::string what = args.ref;
-  if (args.ref.starts_with("oci:")) {
+  std::unique_ptr<registry::client::RegistryClient> client;
+  const ImageLocation loc = parse_location(args.ref);
+  bool remote = loc.kind == ImageLocation::Kind::Registry;
+  if (remote && !args.ref.starts_with("docker://")) {
+    // A host-like name that `strata pull` tagged in the store is read from the store.
+    store = open_store(global);
+    remote = !store->find_tag(registry::client::store_tag_for(loc.reference));
+    store.reset();
+  }
+  if (remote) {
+    client = make_client(loc.reference.registry, args.remote);
+    const std::string repo = loc.reference.repository;
+    client->add_scope(repo, "pull");
+    read = [&client, repo](const oci::Digest& digest) {
+      try {
+        if (auto m = client->get_manifest(repo, digest.str())) {
+          return m->bytes;
+        }
+      } catch (const util::Error& e) {
+        if (e.kind() != util::ErrorKind::NotFound && e.kind() != util::ErrorKind::InvalidInput) {
+          throw;
+        }
+      }
+      return client->read_blob(repo, digest);
+    };
+    const auto top_manifest = client->get_manifest(repo, loc.reference.identifier());
+    if (!top_manifest) {
+      util::fail(util::ErrorKind::NotFound, loc.reference.str() + ": no such manifest in the registry");
+    }
+    top.digest = top_manifest->digest;
+    what = loc.reference.str();
+  } else if (args.ref.starts_with("oci:")) {
     auto [dir, ref] = oci::split_layout_ref(args.ref.substr(4));
     layout = std::make_unique<oci::LayoutReader>(dir);
     const oci::Descriptor d = layout->resolve(ref);
     read = [&layout](const oci::Digest& digest) { return layout->read_blob(digest); };
     top.digest = d.digest;
   } else {
-    const auto [name, tag] = builder::split_name_tag(args.ref);
+    const auto [name, tag] = builder::split_name_tag(
+        loc.kind == ImageLocation::Kind::Registry ? registry::client::store_tag_for(loc.reference)
+                                                  : args.ref);
     store = std::make_unique<cache::Store>(global.store.empty() ? cache::Store::default_root()
                                                                 : fs::path(global.store));
     const auto record = store->find_tag(name + ":" + tag);
@@ -168,8 +206,12 @@ void run_inspect(const InspectArgs& args, const GlobalOptions& global) {
 void register_inspect(CLI::App& app, GlobalOptions& global) {
   auto args = std::make_shared<InspectArgs>();
   CLI::App* cmd = app.add_subcommand("inspect", "Show an image's manifest, config and layers");
-  cmd->add_option("REF", args->ref, "oci:DIR[:TAG] (an OCI layout) or NAME[:TAG] (a store tag)")
+  cmd->add_option("REF", args->ref,
+                  "oci:DIR[:TAG] (an OCI layout), NAME[:TAG] (a store tag) or "
+                  "[docker://]HOST/REPO[:TAG] (a registry; without docker:// a store tag of that "
+                  "name, as `strata pull` sets, is used first)")
       ->required();
+  add_remote_options(*cmd, args->remote);
   cmd->callback([args, &global] { run_inspect(*args, global); });
 }
 

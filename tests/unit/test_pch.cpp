@@ -1,0 +1,1 @@
+// Carries the precompiled header (Catch2, nlohmann-json, std) shared by every unit test.
