@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Configures and builds strata into ${STRATA_BUILD_DIR:-build} (Ninja, warnings as errors).
-# Default: optimised (-O2) without debug info, which halves the build time on 2 cores;
+# Default: optimised (-O2) without debug info, which builds faster on 2 cores;
 # STRATA_BUILD_TYPE=RelWithDebInfo (or Debug) for a build to debug.
 set -euo pipefail
 cd "$(dirname "$0")/.."
