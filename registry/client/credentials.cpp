@@ -5,7 +5,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <pthread.h>
+#include <signal.h>
+
 #include <cerrno>
+#include <cstring>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <vector>
@@ -216,7 +220,23 @@ std::optional<Credential> run_credential_helper(const std::string& helper,
   out_write.reset();
   std::string output;
   try {
-    util::write_all(in_write.get(), server_url.data(), server_url.size(), program + " stdin");
+    {
+      // A helper may exit without reading stdin: block SIGPIPE for this thread while
+      // writing, treat EPIPE as "done", and drop a SIGPIPE left pending by the write.
+      sigset_t pipe_set;
+      sigset_t old_set;
+      sigemptyset(&pipe_set);
+      sigaddset(&pipe_set, SIGPIPE);
+      ::pthread_sigmask(SIG_BLOCK, &pipe_set, &old_set);
+      try {
+        util::write_all(in_write.get(), server_url.data(), server_url.size(), program + " stdin");
+      } catch (const util::Error&) {
+      }
+      const timespec zero{};
+      while (::sigtimedwait(&pipe_set, nullptr, &zero) > 0) {
+      }
+      ::pthread_sigmask(SIG_SETMASK, &old_set, nullptr);
+    }
     in_write.reset();
     char buf[4096];
     for (;;) {

@@ -5,9 +5,11 @@
 // that verifies the digest before publishing. Unpacking runs after all downloads, layer by
 // layer in manifest order, from the store.
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <thread>
 
 #include "oci/media_types.hpp"
@@ -80,18 +82,31 @@ bool download_blob(RegistryClient& client, const std::string& repo,
   }
   const auto expected = static_cast<std::uint64_t>(descriptor.size);
   const fs::path partial = store.root() / "tmp" / ("partial-" + digest.hex());
-  client.with_retries("download of " + digest.str(), [&] {
-    util::Fd fd(::open(partial.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
-    if (!fd) {
-      util::fail_errno("open " + partial.string());
+  // The partial file is locked for the whole download so that two processes pulling the
+  // same blob take turns; the second then finds the blob in the store.
+  util::Fd fd(::open(partial.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+  if (!fd) {
+    util::fail_errno("open " + partial.string());
+  }
+  while (::flock(fd.get(), LOCK_EX) != 0) {
+    if (errno != EINTR) {
+      util::fail_errno("lock " + partial.string());
     }
+  }
+  if (store.has_blob(digest)) {
+    store.touch_blob(digest);
+    return false;
+  }
+  client.with_retries("download of " + digest.str(), [&] {
     struct stat st {};
     if (::fstat(fd.get(), &st) != 0) {
       util::fail_errno("stat " + partial.string());
     }
     const auto have = static_cast<std::uint64_t>(st.st_size);
     if (have > expected) {
-      ::unlink(partial.c_str());
+      if (::ftruncate(fd.get(), 0) != 0) {
+        util::fail_errno("truncate " + partial.string());
+      }
       util::fail(ErrorKind::Timeout, "partial download of " + digest.str() +
                                          " is longer than the blob; starting again");
     }

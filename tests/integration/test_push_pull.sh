@@ -63,7 +63,9 @@ pulled=$(strata -q pull "$reg/team/hello:v1")
 [ "$pulled" = "$manifest" ] || fail "pull gave $pulled"
 strata --json inspect "$reg/team/hello:v1" >"$WORK/inspect2.json"
 [ "$(json_get "$WORK/inspect2.json" 'd["digest"]')" = "$manifest" ] || fail "inspect of the pulled tag"
-pass "pull into an empty store"
+strata --json inspect "docker://$reg/team/hello:v1" >"$WORK/inspect3.json"
+[ "$(json_get "$WORK/inspect3.json" 'd["digest"]')" = "$manifest" ] || fail "inspect docker://"
+pass "pull into an empty store; inspect from the store and from the registry"
 
 # pull --unpack gives the tree umoci unpacks from the same image.
 strata -q pull "$reg/team/hello:v1" --unpack "$WORK/rootfs" >/dev/null
@@ -79,7 +81,10 @@ pass "pull --unpack matches umoci"
 strata -q copy "$reg/team/hello:v1" "oci:$WORK/copy:c1" >/dev/null
 [ "$(skopeo inspect "oci:$WORK/copy:c1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Digest"])')" = "$manifest" ] ||
   fail "copy to a layout changed the digest"
-pass "copy to an OCI layout"
+strata -q copy "oci:$WORK/layout:v1" copied:v1 >/dev/null
+strata --json inspect copied:v1 >"$WORK/inspect4.json"
+[ "$(json_get "$WORK/inspect4.json" 'd["digest"]')" = "$manifest" ] || fail "copy to a store tag"
+pass "copy to an OCI layout and to a store tag"
 unset STRATA_HOME
 export STRATA_HOME="$WORK/store"
 
