@@ -63,19 +63,9 @@ std::pair<std::string, int> parse_addr(const std::string& addr) {
   return {host, port};
 }
 
-std::filesystem::path default_root() {
-  if (const char* home = std::getenv("STRATA_HOME"); home != nullptr && *home != '\0') {
-    return std::filesystem::path(home) / "registry";
-  }
-  if (::geteuid() == 0) {
-    return "/var/lib/strata/registry";
-  }
-  return cache::Store::default_root() / "registry";
-}
-
 void serve(const ServeOptions& opts, const GlobalOptions& global) {
   registry::ServerOptions options;
-  options.root = opts.root.empty() ? default_root() : std::filesystem::path(opts.root);
+  options.root = opts.root.empty() ? registry::default_registry_root() : std::filesystem::path(opts.root);
   std::tie(options.host, options.port) = parse_addr(opts.addr);
   options.upload_expiry = registry::parse_duration(opts.upload_expiry);
   options.max_uploads = opts.max_uploads;

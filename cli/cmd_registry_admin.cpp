@@ -27,18 +27,9 @@ namespace {
 
 using nlohmann::json;
 
-/// The root `strata registry serve` uses by default (same rule as cmd_registry.cpp).
+/// The given root, else the one `strata registry serve` uses by default.
 std::filesystem::path registry_root(const std::string& given) {
-  if (!given.empty()) {
-    return given;
-  }
-  if (const char* home = std::getenv("STRATA_HOME"); home != nullptr && *home != '\0') {
-    return std::filesystem::path(home) / "registry";
-  }
-  if (::geteuid() == 0) {
-    return "/var/lib/strata/registry";
-  }
-  return cache::Store::default_root() / "registry";
+  return given.empty() ? registry::default_registry_root() : std::filesystem::path(given);
 }
 
 struct GcArgs {

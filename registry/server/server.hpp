@@ -49,6 +49,10 @@ struct ServerOptions {
 /// One registry server. Construction opens the storage; bind() opens the socket; run()
 /// serves until stop(). stop() and port() are thread-safe; other members are called from
 /// one thread.
+/// The registry root used when none is given: $STRATA_HOME/registry, else (as root)
+/// /var/lib/strata/registry, else the user's store directory + "/registry".
+std::filesystem::path default_registry_root();
+
 class Server {
  public:
   /// Opens (creating if needed) the registry root, loads the htpasswd file and the token
