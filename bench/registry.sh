@@ -55,8 +55,11 @@ out="$work/results.jsonl"
 n=0
 # Each round pushes to a fresh repository name so that no blob is already there.
 push_cmd() { echo "n=\$(date +%s%N); skopeo copy -q --dest-tls-verify=false oci:$work/layout:v1 docker://127.0.0.1:$1/bench/p\$n:v1"; }
+# skopeo remembers where blobs live (blob-info cache) and would mount them instead of
+# uploading: forget that before every push.
+forget="rm -f /var/lib/containers/cache/blob-info-cache-v1.boltdb \$HOME/.local/share/containers/cache/blob-info-cache-v1.boltdb"
 python3 bench/pair.py --name "skopeo push ${size_mb} MB: strata registry vs distribution" \
-  --runs "$runs" --json "$out" "$(push_cmd "$sport")" "$(push_cmd "$dport")"
+  --runs "$runs" --json "$out" --prepare "$forget" "$(push_cmd "$sport")" "$(push_cmd "$dport")"
 skopeo copy -q --dest-tls-verify=false "oci:$work/layout:v1" "docker://127.0.0.1:$sport/bench/img:v1"
 skopeo copy -q --dest-tls-verify=false "oci:$work/layout:v1" "docker://127.0.0.1:$dport/bench/img:v1"
 python3 bench/pair.py --name "skopeo pull ${size_mb} MB: strata registry vs distribution" \
