@@ -51,3 +51,11 @@ expect_fail() {
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
+
+# require_tools TOOL...: fail (never skip) when a peer the test needs is missing.
+require_tools() {
+  local tool
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null || fail "$tool is required for this test (see scripts/setup.sh)"
+  done
+}

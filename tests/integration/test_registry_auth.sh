@@ -4,26 +4,18 @@
 # certificate from `openssl req -x509`. skopeo logs in, pushes an umoci-made image and
 # copies it back; a wrong password, an anonymous push and a push outside the ACL fail;
 # anonymous pull works because the config allows it.
-set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+require_tools skopeo umoci curl python3 openssl htpasswd
 
-: "${STRATA_BIN:?STRATA_BIN must point at the strata binary}"
-for tool in skopeo umoci curl python3 openssl htpasswd; do
-  if ! command -v "$tool" >/dev/null; then
-    echo "FAIL: $tool is required for this test (see scripts/setup.sh)" >&2
-    exit 1
-  fi
-done
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/strata-registry-auth-it.XXXXXX")
+work=$WORK
 server_pid=""
-cleanup() {
+stop_server() {
   if [[ -n "$server_pid" ]]; then
     kill "$server_pid" 2>/dev/null || true
     wait "$server_pid" 2>/dev/null || true
   fi
-  rm -rf "$work"
 }
-trap cleanup EXIT
+trap 'stop_server; cleanup' EXIT
 
 fail() {
   echo "FAIL: $*" >&2

@@ -7,9 +7,7 @@
 # be resumable after the restart, or expired when the server restarts with
 # --upload-expiry 1s.
 source "$(dirname "$0")/lib.sh"
-for tool in curl python3 sha256sum; do
-  command -v "$tool" >/dev/null || fail "$tool is required for this test"
-done
+require_tools curl python3 sha256sum
 
 root="$WORK/root"
 server_pid=""

@@ -7,9 +7,7 @@
 # MANIFEST_BLOB_UNKNOWN, every completed push must stay readable, GC must really have
 # removed the garbage nobody reused, and fsck must be clean at the end.
 source "$(dirname "$0")/lib.sh"
-for tool in curl python3 sha256sum; do
-  command -v "$tool" >/dev/null || fail "$tool is required for this test"
-done
+require_tools curl python3 sha256sum
 
 root="$WORK/root"
 server_pid=""

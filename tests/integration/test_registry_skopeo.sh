@@ -2,26 +2,18 @@
 # Black-box test of `strata registry serve` against skopeo and umoci: build an OCI image
 # layout with umoci, push it with skopeo, inspect it, copy it back to a second layout and
 # compare every blob byte for byte. Also checks a few raw HTTP details with curl.
-set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+require_tools skopeo umoci curl python3
 
-: "${STRATA_BIN:?STRATA_BIN must point at the strata binary}"
-for tool in skopeo umoci curl python3; do
-  if ! command -v "$tool" >/dev/null; then
-    echo "FAIL: $tool is required for this test (Debian package $tool)" >&2
-    exit 1
-  fi
-done
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/strata-registry-it.XXXXXX")
+work=$WORK
 server_pid=""
-cleanup() {
+stop_server() {
   if [[ -n "$server_pid" ]]; then
     kill "$server_pid" 2>/dev/null || true
     wait "$server_pid" 2>/dev/null || true
   fi
-  rm -rf "$work"
 }
-trap cleanup EXIT
+trap 'stop_server; cleanup' EXIT
 
 fail() {
   echo "FAIL: $*" >&2
