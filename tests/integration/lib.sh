@@ -7,8 +7,18 @@ set -euo pipefail
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/strata-it.XXXXXX")
 export STRATA_HOME="$WORK/store"
+# on_exit FUNCTION: run FUNCTION (e.g. one that stops a server) when the test exits. The
+# test's exit status is kept whatever the hooks return.
+EXIT_HOOKS=()
+on_exit() {
+  EXIT_HOOKS+=("$1")
+}
 cleanup() {
   local rc=$?
+  local hook
+  for hook in "${EXIT_HOOKS[@]}"; do
+    "$hook" || true
+  done
   chmod -R u+w "$WORK" 2>/dev/null || true
   rm -rf "$WORK"
   exit $rc

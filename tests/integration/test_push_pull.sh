@@ -15,7 +15,7 @@ stop_servers() {
     wait "$p" 2>/dev/null || true
   done
 }
-trap 'stop_servers; cleanup' EXIT
+on_exit stop_servers
 
 # wait_v2 URL: until GET URL/v2/ answers.
 wait_v2() {

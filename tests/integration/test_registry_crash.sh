@@ -18,7 +18,7 @@ stop_server() {
     server_pid=""
   fi
 }
-trap 'stop_server; cleanup' EXIT
+on_exit stop_server
 
 start_server() {
   port=$(free_port)

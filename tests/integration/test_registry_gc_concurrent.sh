@@ -18,7 +18,7 @@ stop_server() {
     server_pid=""
   fi
 }
-trap 'stop_server; cleanup' EXIT
+on_exit stop_server
 
 port=$(free_port)
 "$STRATA_BIN" -q registry serve --root "$root" --addr "127.0.0.1:$port" \

@@ -13,7 +13,7 @@ stop_server() {
     wait "$server_pid" 2>/dev/null || true
   fi
 }
-trap 'stop_server; cleanup' EXIT
+on_exit stop_server
 
 fail() {
   echo "FAIL: $*" >&2
