@@ -1,11 +1,19 @@
 #include "builder/build.hpp"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <ctime>
+#include <map>
 #include <filesystem>
 
 #include "builder/cache_key.hpp"
+#include "builder/debian_stack.hpp"
 #include "builder/input_digests.hpp"
+#include "builder/snapshots.hpp"
 #include "builder/steps.hpp"
+#include "builder/system_layer.hpp"
+#include "util/fs.hpp"
 #include "oci/layer_writer.hpp"
 #include "oci/media_types.hpp"
 #include "util/error.hpp"
@@ -26,15 +34,100 @@ struct BuildContext {
   std::size_t total = 0;
   std::size_t next = 0;
   InputDigests digests{store};
+  // The lock entry of each debian layer, by Layer address.
+  std::map<const Layer*, const LockedLayer*> locked{};
 };
+
+bool is_system_layer(const Layer& layer) {
+  return std::any_of(layer.steps.begin(), layer.steps.end(),
+                     [](const Step& s) { return is_system_step(s); });
+}
+
+// What a system layer reads besides its definition: the locked .debs and the environment
+// its run steps see.
+std::vector<LayerInput> system_inputs(const BuildContext& ctx, const Recipe& recipe,
+                                      const Layer& layer) {
+  std::vector<LayerInput> inputs;
+  if (const auto it = ctx.locked.find(&layer); it != ctx.locked.end()) {
+    for (const LockedPackage& p : it->second->packages) {
+      inputs.push_back(LayerInput{"deb:" + p.name + "_" + p.version + "_" + p.architecture,
+                                  p.sha256.hex(), 0, "deb", ""});
+    }
+  }
+  const bool has_run = std::any_of(layer.steps.begin(), layer.steps.end(), [](const Step& s) {
+    return std::holds_alternative<RunStep>(s);
+  });
+  if (has_run) {
+    for (const auto& [k, v] : effective_config(recipe).env) {
+      inputs.push_back(LayerInput{"env:" + k, oci::Digest::of(v).hex(), 0, "env", ""});
+    }
+  }
+  std::sort(inputs.begin(), inputs.end());
+  return inputs;
+}
+
+BuiltLayer build_system_layer(BuildContext& ctx, const Recipe& recipe, const Layer& layer,
+                              const std::vector<BuiltLayer>& below, BuiltLayer out,
+                              std::int64_t sde, oci::Compression compression) {
+  SystemLayerContext sys;
+  sys.store = &ctx.store;
+  for (auto it = below.rbegin(); it != below.rend(); ++it) {
+    sys.lower_dirs.push_back(ensure_snapshot(ctx.store, it->diff_id, it->digest, it->media_type));
+  }
+  sys.source_date_epoch = sde;
+  sys.mirror = ctx.options.mirror;
+  sys.fetch = ctx.options.fetch;
+  sys.on_output = ctx.options.on_output;
+  for (const auto& [k, v] : effective_config(recipe).env) {
+    sys.base_env.push_back(k + "=" + v);
+  }
+  if (std::none_of(sys.base_env.begin(), sys.base_env.end(),
+                   [](const std::string& e) { return e.starts_with("PATH="); })) {
+    sys.base_env.push_back("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+  }
+  // The upper dir lives beside the store's blobs: same filesystem as the snapshots, never
+  // an overlay itself.
+  const fs::path scratch_parent = ctx.store.root() / "tmp";
+  fs::create_directories(scratch_parent);
+  util::TempDir scratch("strata-layer", scratch_parent);
+  const fs::path upper = scratch.path() / "upper";
+  fs::create_directory(upper);
+  ::chmod(upper.c_str(), 0755);
+  for (const Step& step : layer.steps) {
+    if (const auto* d = std::get_if<DebianStep>(&step)) {
+      const auto it = ctx.locked.find(&layer);
+      if (it == ctx.locked.end()) {
+        util::fail(util::ErrorKind::Internal, d->location.str() + ": no lock entry for this layer");
+      }
+      apply_debian_step(sys, *d, *it->second, upper);
+    } else if (const auto* r = std::get_if<RunStep>(&step)) {
+      apply_run_step(sys, *r, upper);
+    }
+  }
+  oci::LayerOptions options;
+  options.compression = compression;
+  options.source_date_epoch = sde;
+  options.overlay_whiteouts = true;
+  // Rootless, only the caller is mapped (to 0:0): every file is root's inside the image.
+  options.keep_owners = ::geteuid() == 0;
+  auto writer = ctx.store.begin_blob(oci::layer_media_type(compression));
+  const oci::LayerResult result = oci::write_layer_from_dir(upper, options, writer);
+  out.digest = writer.commit(result.digest);
+  out.diff_id = result.diff_id;
+  out.size = result.size;
+  out.media_type = result.media_type.empty() ? oci::layer_media_type(compression) : result.media_type;
+  out.uncompressed_size = result.uncompressed_size;
+  return out;
+}
 
 std::size_t count_layers(const Recipe& recipe) {
   return recipe.layers.size() + (recipe.parent ? count_layers(*recipe.parent) : 0);
 }
 
 BuiltLayer build_layer(BuildContext& ctx, const Recipe& recipe, const Layer& layer,
-                       std::size_t index_in_recipe, const std::string& parent_key,
+                       std::size_t index_in_recipe, const std::vector<BuiltLayer>& below,
                        std::int64_t sde) {
+  const std::string parent_key = below.empty() ? std::string() : below.back().key;
   const oci::Compression compression = recipe.effective_compression();
   BuiltLayer out;
   out.created_by = describe_layer(layer, index_in_recipe + 1);
@@ -43,6 +136,28 @@ BuiltLayer build_layer(BuildContext& ctx, const Recipe& recipe, const Layer& lay
   LayerProgress progress{ctx.next, ctx.total, nullptr, out.created_by, false};
   if (ctx.options.progress) {
     ctx.options.progress(progress);
+  }
+
+  if (is_system_layer(layer)) {
+    out.key = layer_cache_key(parent_key, layer, system_inputs(ctx, recipe, layer), sde, compression);
+    if (auto hit = ctx.store.find_layer(out.key)) {
+      out.diff_id = hit->diff_id;
+      out.digest = hit->blob;
+      out.size = hit->size;
+      out.media_type = hit->media_type;
+      out.cached = true;
+    } else {
+      out = build_system_layer(ctx, recipe, layer, below, std::move(out), sde, compression);
+      ctx.store.put_layer(cache::LayerRecord{out.key, out.diff_id, out.digest, out.size,
+                                             out.media_type, out.created_by});
+    }
+    progress.layer = &out;
+    progress.done = true;
+    if (ctx.options.progress) {
+      ctx.options.progress(progress);
+    }
+    ++ctx.next;
+    return out;
   }
 
   std::error_code ec;
@@ -86,6 +201,28 @@ BuiltLayer build_layer(BuildContext& ctx, const Recipe& recipe, const Layer& lay
   return out;
 }
 
+bool explicit_source_date_epoch(const Recipe& recipe, const BuildOptions& options) {
+  if (options.env_source_date_epoch) {
+    return true;
+  }
+  for (const Recipe* r = &recipe; r != nullptr; r = r->parent.get()) {
+    if (r->source_date_epoch) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// SOURCE_DATE_EPOCH: the recipe's (or the environment's, or a parent's); else, for a stack
+// with Debian packages, the Date of the archive they were locked from; else 0.
+std::int64_t source_date_epoch_of(const Recipe& recipe, const BuildOptions& options) {
+  if (!explicit_source_date_epoch(recipe, options) && options.lock != nullptr &&
+      options.lock->archive) {
+    return options.lock->archive->date_epoch;
+  }
+  return recipe.effective_source_date_epoch(options.env_source_date_epoch);
+}
+
 ImageBuild build_image(BuildContext& ctx, const Recipe& recipe) {
   ImageBuild img;
   std::optional<std::pair<std::string, oci::Digest>> base;
@@ -94,10 +231,10 @@ ImageBuild build_image(BuildContext& ctx, const Recipe& recipe) {
     img.layers = std::move(parent.layers);
     base.emplace(recipe.parent->name, parent.image.manifest);
   }
-  const std::int64_t sde = recipe.effective_source_date_epoch(ctx.options.env_source_date_epoch);
+  const std::int64_t sde = source_date_epoch_of(recipe, ctx.options);
   for (std::size_t i = 0; i < recipe.layers.size(); ++i) {
-    const std::string parent_key = img.layers.empty() ? std::string() : img.layers.back().key;
-    img.layers.push_back(build_layer(ctx, recipe, recipe.layers[i], i, parent_key, sde));
+    BuiltLayer built = build_layer(ctx, recipe, recipe.layers[i], i, img.layers, sde);
+    img.layers.push_back(std::move(built));
   }
   img.image = assemble_image(recipe, img.layers, sde, base);
   return img;
@@ -147,12 +284,29 @@ std::pair<std::string, std::string> split_name_tag(const std::string& text) {
 BuildResult build(const Recipe& recipe, cache::Store& store, const BuildOptions& options) {
   const auto [name, tag] = split_name_tag(options.tag.empty() ? recipe.name : options.tag);
   BuildContext ctx{store, options, count_layers(recipe), 0};
+  const std::vector<DebianLayerRef> debian = debian_layers(recipe);
+  if (!debian.empty()) {
+    if (options.lock == nullptr) {
+      util::fail(util::ErrorKind::InvalidInput,
+                 recipe.file.string() + ": the recipe installs Debian packages; it needs a lock "
+                 "(run `strata lock` first)");
+    }
+    const std::string why = lock_disagreement(recipe, *options.lock);
+    if (!why.empty()) {
+      util::fail(util::ErrorKind::Conflict, "the lock does not agree with " +
+                                                recipe.file.string() + ": " + why +
+                                                "; run `strata lock` to update it");
+    }
+    for (std::size_t i = 0; i < debian.size(); ++i) {
+      ctx.locked[debian[i].layer] = &options.lock->layers[i];
+    }
+  }
   ImageBuild img = build_image(ctx, recipe);
 
   BuildResult result;
   result.name = recipe.name;
   result.identity = recipe_identity(recipe);
-  result.source_date_epoch = recipe.effective_source_date_epoch(options.env_source_date_epoch);
+  result.source_date_epoch = source_date_epoch_of(recipe, options);
   result.layers = std::move(img.layers);
   result.image = std::move(img.image);
   const oci::Digest config =

@@ -15,6 +15,8 @@
 #include <utility>
 #include <vector>
 
+#include "builder/debian/fetch.hpp"
+#include "builder/lock.hpp"
 #include "builder/recipe.hpp"
 #include "cache/store.hpp"
 #include "oci/image.hpp"
@@ -52,6 +54,15 @@ struct BuildOptions {
   std::string tag;
   /// Called on the building thread before and after each layer. Optional.
   std::function<void(const LayerProgress&)> progress;
+  /// The lock of the stack (builder/lock.hpp); required when the stack has debian layers,
+  /// and it must agree with the recipe (lock_disagreement() empty). Not owned.
+  const Lock* lock = nullptr;
+  /// Mirror for .debs that are not in the store yet; empty: found when needed.
+  std::string mirror;
+  /// How .debs and fetch-step files are downloaded.
+  debian::FetchOptions fetch;
+  /// Receives the output of sandboxed commands (configure, run steps) as it comes.
+  std::function<void(std::string_view)> on_output;
 };
 
 /// An assembled image: config and manifest documents with their digests.

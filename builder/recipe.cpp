@@ -26,6 +26,10 @@ const SourceLocation& step_location(const Step& step) {
   return std::visit([](const auto& s) -> const SourceLocation& { return s.location; }, step);
 }
 
+bool is_system_step(const Step& step) {
+  return std::holds_alternative<DebianStep>(step) || std::holds_alternative<RunStep>(step);
+}
+
 ConfigSpec ConfigSpec::merged_over(const ConfigSpec& base) const {
   ConfigSpec out = base;
   for (const auto& [k, v] : env) {
@@ -179,6 +183,69 @@ ConfigSpec parse_config(const TomlReader& reader, const toml::table& table) {
   return config;
 }
 
+const DebianSpec* inherited_debian(const Recipe* recipe) {
+  for (; recipe != nullptr; recipe = recipe->parent.get()) {
+    if (recipe->debian) {
+      return &*recipe->debian;
+    }
+  }
+  return nullptr;
+}
+
+DebianSpec parse_debian_spec(const TomlReader& reader, const toml::table& table,
+                             const Recipe* parent) {
+  constexpr std::string_view what = "[debian]";
+  reader.check_keys(table, {"suite", "components", "architectures", "keyring"}, what);
+  const DebianSpec* base = inherited_debian(parent);
+  DebianSpec spec;
+  spec.location = reader.at(table);
+  spec.suite = reader.string(table, "suite", what).value_or(base ? base->suite : "");
+  if (spec.suite.empty() || spec.suite.find_first_of("/ \t") != std::string::npos) {
+    reader.fail_at(table, "[debian] needs 'suite' (a codename such as \"bookworm\" or "
+                          "\"trixie\"), without '/' or spaces");
+  }
+  if (base != nullptr && base->suite != spec.suite) {
+    reader.fail_at(*table.get("suite"), "'suite' \"" + spec.suite +
+                                            "\" differs from the parent recipe's \"" +
+                                            base->suite + "\" (" + base->location.str() +
+                                            "): one stack resolves against one suite");
+  }
+  std::set<std::string> components;
+  if (base != nullptr) {
+    components.insert(base->components.begin(), base->components.end());
+  }
+  const auto own = reader.string_array(table, "components", what);
+  if (own) {
+    for (const auto& c : *own) {
+      if (c.empty() || c.find_first_of(" /\t") != std::string::npos) {
+        reader.fail_at(*table.get("components"), "component \"" + c + "\" is not a name");
+      }
+      components.insert(c);
+    }
+  }
+  if (components.empty()) {
+    components.insert("main");
+  }
+  spec.components.assign(components.begin(), components.end());
+  spec.architectures =
+      reader.string_array(table, "architectures", what).value_or(std::vector<std::string>{});
+  if (spec.architectures.empty() && base != nullptr) {
+    spec.architectures = base->architectures;
+  }
+  if (base != nullptr && !base->architectures.empty() && spec.architectures != base->architectures) {
+    reader.fail_at(*table.get("architectures"),
+                   "'architectures' differ from the parent recipe's (" + base->location.str() +
+                       "): one stack resolves for one set of architectures");
+  }
+  if (auto keyring = reader.string(table, "keyring", what)) {
+    const fs::path dir = reader.file().empty() ? fs::path(".") : fs::path(reader.file()).parent_path();
+    spec.keyring = fs::path(*keyring).is_absolute() ? *keyring : (dir / *keyring).lexically_normal().string();
+  } else if (base != nullptr) {
+    spec.keyring = base->keyring;
+  }
+  return spec;
+}
+
 Layer parse_layer(const TomlReader& reader, const toml::table& table, const fs::path& dir) {
   constexpr std::string_view what = "a [[layer]]";
   reader.check_keys(table, {"name", "step"}, what);
@@ -206,6 +273,30 @@ Layer parse_layer(const TomlReader& reader, const toml::table& table, const fs::
   }
   if (layer.steps.empty()) {
     reader.fail_at(table, "a [[layer]] needs at least one [[layer.step]]");
+  }
+  const Step* first_system = nullptr;
+  const Step* first_file = nullptr;
+  const Step* debian = nullptr;
+  for (const Step& step : layer.steps) {
+    const Step*& first = is_system_step(step) ? first_system : first_file;
+    if (first == nullptr) {
+      first = &step;
+    }
+    if (std::holds_alternative<DebianStep>(step)) {
+      if (debian != nullptr) {
+        reader.fail_at(step_location(step),
+                       "a [[layer]] holds at most one debian step (the first is at " +
+                           step_location(*debian).str() + "); list all its packages there");
+      }
+      debian = &step;
+    }
+  }
+  if (first_system != nullptr && first_file != nullptr) {
+    reader.fail_at(step_location(*first_file),
+                   "this layer mixes file steps (copy, file, fetch) with sandbox steps (debian, "
+                   "run, first at " +
+                       step_location(*first_system).str() +
+                       "); put them in separate [[layer]] tables");
   }
   return layer;
 }
@@ -261,7 +352,7 @@ Recipe parse_with_chain(std::string_view text, const fs::path& file_in,
   Recipe recipe;
   recipe.file = file;
   recipe.dir = file.has_parent_path() ? file.parent_path() : fs::path(".");
-  reader.check_keys(doc, {"recipe", "layer", "config"}, "the recipe file");
+  reader.check_keys(doc, {"recipe", "layer", "config", "debian"}, "the recipe file");
 
   const toml::node* head = doc.get("recipe");
   if (head == nullptr) {
@@ -316,6 +407,14 @@ Recipe parse_with_chain(std::string_view text, const fs::path& file_in,
     recipe.parent = std::make_shared<const Recipe>(load_with_chain(parent_file, chain));
   }
 
+  if (const toml::node* debian = doc.get("debian")) {
+    if (!debian->is_table()) {
+      reader.fail_at(*debian,
+                     "'debian' must be a table, not " + std::string(detail::type_name(*debian)));
+    }
+    recipe.debian = parse_debian_spec(reader, *debian->as_table(), recipe.parent.get());
+  }
+
   if (const toml::node* layers = doc.get("layer")) {
     if (!layers->is_array_of_tables()) {
       reader.fail_at(*layers, "'layer' must be written as [[layer]] tables, not " +
@@ -323,6 +422,17 @@ Recipe parse_with_chain(std::string_view text, const fs::path& file_in,
     }
     for (const auto& item : *layers->as_array()) {
       recipe.layers.push_back(parse_layer(reader, *item.as_table(), recipe.dir));
+    }
+    const DebianSpec* archive =
+        recipe.debian ? &*recipe.debian : inherited_debian(recipe.parent.get());
+    for (const Layer& layer : recipe.layers) {
+      for (const Step& step : layer.steps) {
+        if (std::holds_alternative<DebianStep>(step) && archive == nullptr) {
+          reader.fail_at(step_location(step),
+                         "a debian step needs a [debian] table with 'suite' in this recipe or "
+                         "in a recipe it derives from (`from`)");
+        }
+      }
     }
   }
   if (const toml::node* config = doc.get("config")) {

@@ -63,8 +63,45 @@ struct FileStep {
   SourceLocation location;
 };
 
-/// One step of a layer. Extension point for debian/fetch/run steps (see file comment).
-using Step = std::variant<CopyStep, FileStep>;
+/// `type = "debian"`: Debian packages, resolved against the stack's archive ([debian]),
+/// pinned in the lock, installed and configured. At most one per layer.
+struct DebianStep {
+  std::vector<std::string> packages;  // as written: "name", "name:arch", "name=version", ...
+  std::string priority = "none";      // "none", "minbase" (Essential + required), "important"
+  bool recommends = false;            // also install Recommends
+  SourceLocation location;
+};
+
+/// `type = "fetch"`: a file from a URL, pinned by its digest; optionally extracted.
+struct FetchStep {
+  std::string url;
+  oci::Digest digest;  // sha256 or sha512, from the `sha256` / `sha512` key
+  std::string dest;    // normalised absolute path in the image, without a trailing '/'
+  bool dest_is_dir = false;  // dest was written with a trailing '/' (plain files: keep the name)
+  std::string extract;       // "" (no extraction), "tar" (any compression) or "zip"
+  std::uint32_t strip_components = 0;
+  std::optional<std::uint32_t> mode;  // plain files only; default 0644
+  std::optional<Owner> owner;         // else 0:0
+  SourceLocation location;
+};
+
+/// `type = "run"`: a command run inside the image being built, in the sandbox.
+struct RunStep {
+  std::vector<std::string> argv;  // `command` as an array, or ["/bin/sh", "-c", STRING]
+  std::map<std::string, std::string> env;
+  std::string workdir = "/";
+  Owner user;             // numeric uid:gid, default 0:0
+  bool network = false;   // share the host's network
+  SourceLocation location;
+};
+
+/// One step of a layer (see file comment). A layer holds either file steps (copy, file,
+/// fetch) or system steps (debian, run), never both: system steps run in the sandbox on an
+/// overlay of the layers below, file steps are written without it.
+using Step = std::variant<CopyStep, FileStep, DebianStep, FetchStep, RunStep>;
+
+/// Whether a step runs in the sandbox (debian, run).
+bool is_system_step(const Step& step);
 
 /// Source location of any step.
 const SourceLocation& step_location(const Step& step);
@@ -91,6 +128,16 @@ struct ConfigSpec {
   [[nodiscard]] ConfigSpec merged_over(const ConfigSpec& base) const;
 };
 
+/// `[debian]`: the Debian archive the stack's debian steps resolve against. A child recipe
+/// inherits its parent's and may add components; suite and architectures must agree.
+struct DebianSpec {
+  std::string suite;                       // "" = inherit
+  std::vector<std::string> components;     // added to the parent's; default {"main"}
+  std::vector<std::string> architectures;  // empty = inherit, else the host's
+  std::string keyring;                     // path (relative to the recipe dir) or "" = default
+  SourceLocation location;
+};
+
 /// A parsed recipe. Immutable after parsing; safe to share between threads.
 struct Recipe {
   std::filesystem::path file;  // the TOML file, as named by the user (lexically normalised)
@@ -103,6 +150,7 @@ struct Recipe {
   std::shared_ptr<const Recipe> parent;         // the parsed `from` recipe
   std::vector<Layer> layers;
   ConfigSpec config;
+  std::optional<DebianSpec> debian;  // the [debian] table, when written
   SourceLocation location;  // of the [recipe] table
 
   /// The compression this recipe's own layers use (own, else the parent's, else zstd).

@@ -43,6 +43,28 @@ json step_json(const Step& step) {
           j["content"] = s.content;
           j["mode"] = s.mode;
           j["owner"] = owner_json(s.owner);
+        } else if constexpr (std::is_same_v<T, DebianStep>) {
+          j["type"] = "debian";
+          j["packages"] = s.packages;
+          j["priority"] = s.priority;
+          j["recommends"] = s.recommends;
+        } else if constexpr (std::is_same_v<T, FetchStep>) {
+          j["type"] = "fetch";
+          j["url"] = s.url;
+          j["digest"] = s.digest.str();
+          j["dest"] = s.dest;
+          j["dest_is_dir"] = s.dest_is_dir;
+          j["extract"] = s.extract;
+          j["strip_components"] = s.strip_components;
+          j["mode"] = s.mode ? json(*s.mode) : json(nullptr);
+          j["owner"] = owner_json(s.owner);
+        } else if constexpr (std::is_same_v<T, RunStep>) {
+          j["type"] = "run";
+          j["argv"] = s.argv;
+          j["env"] = s.env;
+          j["workdir"] = s.workdir;
+          j["user"] = owner_json(s.user);
+          j["network"] = s.network;
         }
         return j;
       },
@@ -97,6 +119,13 @@ std::string canonical_json(const Recipe& recipe) {
       {"layers", std::move(layers)},
       {"config", config_json(recipe.config)},
   };
+  if (recipe.debian) {
+    // Present only when written, so recipes without [debian] keep their identity.
+    j["debian"] = json{{"suite", recipe.debian->suite},
+                       {"components", recipe.debian->components},
+                       {"architectures", recipe.debian->architectures},
+                       {"keyring", recipe.debian->keyring}};
+  }
   return j.dump();
 }
 

@@ -12,6 +12,7 @@
 #include <memory>
 #include <set>
 
+#include "builder/fetch_step.hpp"
 #include "util/error.hpp"
 #include "util/hash.hpp"
 
@@ -85,6 +86,8 @@ struct PlanContext {
   const Recipe& recipe;
   std::int64_t source_date_epoch;
   const InputHasher& hasher;
+  FetchPlanner* fetch;
+  bool inputs_only;  // plan_layer_inputs(): fetch steps record their input only
   EntrySet entries;
   std::set<LayerInput> inputs;
 };
@@ -210,6 +213,44 @@ void plan_file(PlanContext& ctx, const FileStep& step) {
   ctx.entries.add(std::move(e), step.location);
 }
 
+void plan_fetch(PlanContext& ctx, const FetchStep& step) {
+  if (ctx.inputs_only) {
+    ctx.inputs.insert(FetchPlanner::input(step));
+    return;
+  }
+  if (ctx.fetch == nullptr) {
+    util::fail(util::ErrorKind::Unsupported,
+               step.location.str() + ": fetch step (" + step.url +
+                   ") cannot be built here: this caller plans layers without a downloader "
+                   "(builder::FetchPlanner); please report this as a bug in strata");
+  }
+  ctx.inputs.insert(FetchPlanner::input(step));
+  for (auto& entry : ctx.fetch->entries(step, ctx.source_date_epoch)) {
+    ctx.entries.add(std::move(entry), step.location);
+  }
+}
+
+PlanContext plan_steps(PlanContext ctx, const Layer& layer) {
+  for (const auto& step : layer.steps) {
+    std::visit(
+        [&](const auto& s) {
+          using T = std::decay_t<decltype(s)>;
+          if constexpr (std::is_same_v<T, CopyStep>) {
+            plan_copy(ctx, s);
+          } else if constexpr (std::is_same_v<T, FileStep>) {
+            plan_file(ctx, s);
+          } else if constexpr (std::is_same_v<T, FetchStep>) {
+            plan_fetch(ctx, s);
+          } else {
+            util::fail(util::ErrorKind::Internal,
+                       s.location.str() + ": sandbox steps are not planned as file layers");
+          }
+        },
+        step);
+  }
+  return ctx;
+}
+
 }  // namespace
 
 fs::path resolve_copy_source(const fs::path& recipe_dir, const std::string& src,
@@ -236,24 +277,21 @@ fs::path resolve_copy_source(const fs::path& recipe_dir, const std::string& src,
 }
 
 LayerPlan plan_layer(const Recipe& recipe, const Layer& layer, std::int64_t source_date_epoch,
-                     const InputHasher& hasher) {
-  PlanContext ctx{recipe, source_date_epoch, hasher, {}, {}};
-  for (const auto& step : layer.steps) {
-    std::visit(
-        [&](const auto& s) {
-          using T = std::decay_t<decltype(s)>;
-          if constexpr (std::is_same_v<T, CopyStep>) {
-            plan_copy(ctx, s);
-          } else if constexpr (std::is_same_v<T, FileStep>) {
-            plan_file(ctx, s);
-          }
-        },
-        step);
-  }
+                     const InputHasher& hasher, FetchPlanner* fetch) {
+  PlanContext ctx =
+      plan_steps(PlanContext{recipe, source_date_epoch, hasher, fetch, false, {}, {}}, layer);
   LayerPlan plan;
   plan.entries = ctx.entries.take();
   plan.inputs.assign(ctx.inputs.begin(), ctx.inputs.end());
   return plan;
+}
+
+std::vector<LayerInput> plan_layer_inputs(const Recipe& recipe, const Layer& layer,
+                                          std::int64_t source_date_epoch,
+                                          const InputHasher& hasher) {
+  PlanContext ctx =
+      plan_steps(PlanContext{recipe, source_date_epoch, hasher, nullptr, true, {}, {}}, layer);
+  return {ctx.inputs.begin(), ctx.inputs.end()};
 }
 
 std::string describe_step(const Step& step) {
@@ -263,8 +301,26 @@ std::string describe_step(const Step& step) {
         if constexpr (std::is_same_v<T, CopyStep>) {
           const bool slash = s.dest_is_dir && s.dest != "/";
           return "copy " + s.src + " -> " + s.dest + (slash ? "/" : "");
-        } else {
+        } else if constexpr (std::is_same_v<T, FileStep>) {
           return "file " + s.path;
+        } else if constexpr (std::is_same_v<T, DebianStep>) {
+          std::string text = "debian";
+          if (s.priority != "none") {
+            text += " priority=" + s.priority;
+          }
+          for (const auto& p : s.packages) {
+            text += " " + p;
+          }
+          return text + (s.recommends ? " +recommends" : "");
+        } else if constexpr (std::is_same_v<T, FetchStep>) {
+          return "fetch " + s.url + " -> " + s.dest + (s.extract.empty() ? "" : " (" + s.extract + ")");
+        } else {
+          std::string text = "run";
+          for (const auto& a : s.argv) {
+            text += " " + a;
+          }
+          // History lines stay readable: long commands are cut (the recipe has the whole).
+          return text.size() > 200 ? text.substr(0, 197) + "..." : text;
         }
       },
       step);

@@ -29,7 +29,8 @@ struct LayerInput {
   std::string path;         // relative to the recipe directory, '/'-separated
   std::string sha256;       // hex of the content (files only)
   std::uint32_t mode = 0;   // normalised mode taken from the build context (files only)
-  std::string type;         // "file", "dir" or "symlink"
+  std::string type;         // "file", "dir", "symlink" or "fetch" (path "fetch:URL", sha256
+                            // the pinned digest "sha256:..." or "sha512:...")
   std::string link_target;  // symlinks only
   auto operator<=>(const LayerInput&) const = default;
 };
@@ -55,8 +56,22 @@ std::filesystem::path resolve_copy_source(const std::filesystem::path& recipe_di
 using InputHasher = std::function<std::string(const std::filesystem::path& real,
                                               const struct stat& st)>;
 
+class FetchPlanner;  // builder/fetch_step.hpp
+
+/// Fetch steps are downloaded (unless the store has them) and, when asked, extracted by
+/// `fetch`, whose scratch files the returned entries may name: it must outlive the writing
+/// of the layer. Without a planner a layer with a fetch step throws Unsupported.
 LayerPlan plan_layer(const Recipe& recipe, const Layer& layer, std::int64_t source_date_epoch,
-                     const InputHasher& hasher = {});
+                     const InputHasher& hasher = {}, FetchPlanner* fetch = nullptr);
+
+/// The inputs plan_layer() records for `layer` (its cache-key inputs), without building
+/// the entries of fetch steps: nothing is downloaded and no FetchPlanner is needed, since a
+/// fetch step's input is its URL and pinned digest. Copy sources are walked and hashed as
+/// by plan_layer(). Throws as plan_layer(). For looking the layer up in the build cache
+/// before deciding to build it.
+std::vector<LayerInput> plan_layer_inputs(const Recipe& recipe, const Layer& layer,
+                                          std::int64_t source_date_epoch,
+                                          const InputHasher& hasher = {});
 
 /// Human description of a step: "copy files/bin -> /usr/local/bin/", "file /etc/motd".
 std::string describe_step(const Step& step);

@@ -42,6 +42,7 @@ int run(int argc, char** argv) {
   register_copy(app, global);
   register_tags(app, global);
   register_login(app, global);
+  register_lock(app, global);
 
   try {
     app.parse(argc, argv);

@@ -34,6 +34,7 @@ void register_pull(CLI::App& app, GlobalOptions& global);
 void register_copy(CLI::App& app, GlobalOptions& global);
 void register_tags(CLI::App& app, GlobalOptions& global);
 void register_login(CLI::App& app, GlobalOptions& global);  // login and logout
+void register_lock(CLI::App& app, GlobalOptions& global);   // lock and why
 /// Adds `gc` and `fsck` under the `registry` subcommand (cli/cmd_registry_admin.cpp).
 void add_registry_admin_commands(CLI::App& registry_cmd, GlobalOptions& global);
 

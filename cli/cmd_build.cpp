@@ -13,6 +13,7 @@
 #include "builder/recipe.hpp"
 #include "cache/store.hpp"
 #include "cli/app.hpp"
+#include "cli/lock_support.hpp"
 #include "oci/layout.hpp"
 #include "util/error.hpp"
 
@@ -25,6 +26,9 @@ struct BuildArgs {
   std::string recipe;
   std::vector<std::string> outputs;
   std::string tag;
+  bool locked = false;
+  bool verbose = false;
+  ArchiveFlags archive;
 };
 
 /// One parsed -o target.
@@ -78,7 +82,13 @@ void run_build(const BuildArgs& args, const GlobalOptions& global) {
   const builder::Recipe recipe = builder::load_recipe(args.recipe);
   cache::Store store(global.store.empty() ? cache::Store::default_root() : fs::path(global.store));
 
+  const std::optional<builder::Lock> lock =
+      lock_for_build(recipe, store, args.archive, args.locked, global.quiet);
   builder::BuildOptions options;
+  options.lock = lock ? &*lock : nullptr;
+  if (args.verbose) {
+    options.on_output = [](std::string_view text) { std::cerr << text << std::flush; };
+  }
   options.env_source_date_epoch = builder::source_date_epoch_from_env();
   options.tag = args.tag;
   const bool human = !global.json;
@@ -168,6 +178,12 @@ void register_build(CLI::App& app, GlobalOptions& global) {
                   "(docker load); may be repeated");
   cmd->add_option("-t,--tag", args->tag,
                   "Store tag NAME[:TAG] (default: the recipe name, tag latest)");
+  cmd->add_flag("--locked", args->locked,
+                "Build exactly what strata.lock pins; fail (never resolve) when the lock is "
+                "missing or does not agree with the recipe. What CI should run");
+  cmd->add_flag("-v,--verbose", args->verbose,
+                "Print the output of sandboxed commands (package configuration, run steps)");
+  add_archive_flags(cmd, args->archive);
   cmd->callback([args, &global] { run_build(*args, global); });
 }
 

@@ -231,9 +231,14 @@ void validate(const RunOptions& options, const fs::path& upper) {
     }
   }
   std::error_code ec;
-  if (fs::symlink_status(upper, ec).type() != fs::file_type::not_found) {
+  if (!options.upper_exists &&
+      fs::symlink_status(upper, ec).type() != fs::file_type::not_found) {
     util::fail(util::ErrorKind::Conflict,
                "sandbox: the upper dir " + upper.string() + " already exists; give a new path");
+  }
+  if (options.upper_exists && !fs::is_directory(upper, ec)) {
+    util::fail(util::ErrorKind::InvalidInput,
+               "sandbox: the upper dir " + upper.string() + " is not an existing directory");
   }
 }
 
@@ -334,10 +339,10 @@ RunResult run(const RunOptions& options, const fs::path& upper) {
   validate(options, upper);
   const bool user_namespace = rootless();
   const fs::path upper_abs = fs::absolute(upper).lexically_normal();
-  if (::mkdir(upper_abs.c_str(), 0755) != 0) {
+  if (!options.upper_exists && ::mkdir(upper_abs.c_str(), 0755) != 0) {
     util::fail_errno("sandbox: create the upper dir " + upper_abs.string());
   }
-  TreeGuard upper_guard(upper_abs);
+  TreeGuard upper_guard(options.upper_exists ? fs::path() : upper_abs);
   util::TempDir scratch("strata-sandbox", upper_abs.parent_path());
   const fs::path work = scratch.path() / "work";
   const fs::path merged = scratch.path() / "merged";
@@ -371,8 +376,13 @@ RunResult run(const RunOptions& options, const fs::path& upper) {
                    " lower dirs exceed the kernel's one-page limit; use shorter paths or fewer "
                    "layers");
   }
+  // Mount points are looked up in the merged view: an existing upper dir is its top.
+  std::vector<fs::path> view = lowers;
+  if (options.upper_exists) {
+    view.insert(view.begin(), upper_abs);
+  }
   const std::vector<std::string> created =
-      detail::plan_mount_points(lowers, options.network, plan);
+      detail::plan_mount_points(view, options.network, plan);
   plan.hostname = options.hostname;
   plan.uid = options.uid;
   plan.gid = options.gid;

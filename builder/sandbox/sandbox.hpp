@@ -50,6 +50,9 @@ struct RunOptions {
   /// Optional: receives the command's output (stdout and stderr, interleaved) as it comes,
   /// on the calling thread. An exception thrown here kills the sandbox and propagates.
   std::function<void(std::string_view)> on_output;
+  /// The upper dir already exists and holds earlier changes (a layer built by several
+  /// steps): it is used as it is and, on failure, left for the caller to remove.
+  bool upper_exists = false;
   /// How many trailing lines of output a failure message quotes.
   std::size_t tail_lines = 50;
 };
@@ -64,7 +67,7 @@ struct RunResult {
 };
 
 /// Runs `options.argv` in the sandbox with `upper` as the overlay upper dir. `upper` must not
-/// exist; its parent must exist and be on a filesystem that can hold an overlay upper dir
+/// exist (unless options.upper_exists); its parent must exist and be on a filesystem that can hold an overlay upper dir
 /// (ext4, xfs, btrfs, tmpfs; rootless needs user xattrs). On success `upper` holds the
 /// command's changes (the caller owns it; the mount points strata created are removed from
 /// it) and the command's output is returned. On any failure `upper` is removed and Error is
