@@ -42,8 +42,7 @@ class Extraction {
       }
       if (rc < ARCHIVE_WARN) {
         fail_archive(a, m_count == 0 ? "is not a readable " + m_request.format + " archive"
-                                     : "is damaged after " + std::to_string(m_count) +
-                                           " entries");
+                                     : "is damaged after " + std::to_string(m_count) + " entries");
       }
       if (++m_count > m_request.max_entries) {
         fail("has more than " + std::to_string(m_request.max_entries) +
@@ -154,8 +153,9 @@ class Extraction {
       return;
     }
     if (parts->back().starts_with(".wh.")) {
-      fail_entry(raw, "has a name starting with \".wh.\", which OCI layers reserve for "
-                      "whiteouts");
+      fail_entry(raw,
+                 "has a name starting with \".wh.\", which OCI layers reserve for "
+                 "whiteouts");
     }
     check_parents(*parts, raw);
     oci::LayerEntry out;
@@ -166,8 +166,8 @@ class Extraction {
       }
       const std::string target_path = oci::join_path(*target, target->size());
       const auto it = m_entries.find(target_path);
-      if (it == m_entries.end() || (it->second.type != Type::File &&
-                                    it->second.type != Type::Hardlink)) {
+      if (it == m_entries.end() ||
+          (it->second.type != Type::File && it->second.type != Type::Hardlink)) {
         fail_entry(raw, "is a hardlink to " + oci::quote_path(hardlink) +
                             ", which is not a regular file earlier in the archive");
       }
@@ -288,9 +288,9 @@ ArchivePtr open_archive(const ExtractRequest& request) {
     archive_read_support_filter_zstd(a.get());
     archive_read_support_filter_lz4(a.get());
   } else {
-    util::fail(util::ErrorKind::InvalidInput,
-               request.what + ": unknown archive format '" + request.format +
-                   "' (expected \"tar\" or \"zip\")");
+    util::fail(util::ErrorKind::InvalidInput, request.what + ": unknown archive format '" +
+                                                  request.format +
+                                                  "' (expected \"tar\" or \"zip\")");
   }
   if (archive_read_open_filename(a.get(), request.archive.c_str(), 1 << 16) != ARCHIVE_OK) {
     util::fail(util::ErrorKind::InvalidInput,

@@ -258,8 +258,17 @@ void apply_debian_step(const SystemLayerContext& ctx, const DebianStep& /*step*/
   try {
     sandbox::run(run, upper);
   } catch (const util::Error& e) {
+    // The sandbox quotes the whole generated script; the user needs its status and output.
+    std::string message = e.what();
+    for (const char* marker : {"] exited", "] was killed", "] timed out", "] ended"}) {
+      const auto at = message.find(marker);
+      if (at != std::string::npos) {
+        message = "preinst scripts and dpkg --configure -a" + message.substr(at + 1);
+        break;
+      }
+    }
     util::fail(e.kind(), "configuring the packages of layer " + locked.recipe + "/" +
-                             locked.layer + " failed: " + e.what());
+                             locked.layer + " failed: " + message);
   }
   drop_unchanged_links(seeded, upper);
   normalise_system_tree(upper, ctx.source_date_epoch);
