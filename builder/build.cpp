@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "builder/cache_key.hpp"
+#include "builder/fetch_step.hpp"
 #include "builder/debian_stack.hpp"
 #include "builder/input_digests.hpp"
 #include "builder/snapshots.hpp"
@@ -47,7 +48,12 @@ bool is_system_layer(const Layer& layer) {
 // its run steps see.
 std::vector<LayerInput> system_inputs(const BuildContext& ctx, const Recipe& recipe,
                                       const Layer& layer) {
+  // Bumped whenever how strata installs, configures or normalises a system layer changes,
+  // so that layers cached by an older strata are not reused for a different result.
+  constexpr std::string_view k_system_layer_format = "strata.system-layer.v2";
   std::vector<LayerInput> inputs;
+  inputs.push_back(LayerInput{"strata:system-layer-format",
+                              oci::Digest::of(k_system_layer_format).hex(), 0, "format", ""});
   if (const auto it = ctx.locked.find(&layer); it != ctx.locked.end()) {
     for (const LockedPackage& p : it->second->packages) {
       inputs.push_back(LayerInput{"deb:" + p.name + "_" + p.version + "_" + p.architecture,
@@ -165,11 +171,12 @@ BuiltLayer build_layer(BuildContext& ctx, const Recipe& recipe, const Layer& lay
   if (!ec) {
     ctx.digests.preload(context_dir);
   }
-  LayerPlan plan = plan_layer(recipe, layer, sde, [&ctx](const fs::path& real, const struct stat& st) {
+  const InputHasher hasher = [&ctx](const fs::path& real, const struct stat& st) {
     return ctx.digests.digest(real, st);
-  });
+  };
+  const std::vector<LayerInput> inputs = plan_layer_inputs(recipe, layer, sde, hasher);
   ctx.digests.flush();
-  out.key = layer_cache_key(parent_key, layer, plan.inputs, sde, compression);
+  out.key = layer_cache_key(parent_key, layer, inputs, sde, compression);
   if (auto hit = ctx.store.find_layer(out.key)) {
     out.diff_id = hit->diff_id;
     out.digest = hit->blob;
@@ -177,6 +184,13 @@ BuiltLayer build_layer(BuildContext& ctx, const Recipe& recipe, const Layer& lay
     out.media_type = hit->media_type;
     out.cached = true;
   } else {
+    FetchPlannerOptions fetch_options;
+    fetch_options.fetch = ctx.options.fetch;
+    fetch_options.scratch_parent = ctx.store.root() / "tmp";
+    fs::create_directories(fetch_options.scratch_parent);
+    FetchPlanner fetch(ctx.store, fetch_options);  // outlives the write: entries stream from it
+    LayerPlan plan = plan_layer(recipe, layer, sde, hasher, &fetch);
+    ctx.digests.flush();
     oci::LayerOptions options;
     options.compression = compression;
     options.source_date_epoch = sde;

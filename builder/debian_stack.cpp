@@ -97,13 +97,36 @@ std::string pin_key(const LockedPackage& p) {
 
 }  // namespace
 
-const DebianSpec* effective_debian_spec(const Recipe& recipe) {
+std::optional<DebianSpec> effective_debian_spec(const Recipe& recipe) {
+  std::optional<DebianSpec> out;
+  std::set<std::string> components;
   for (const Recipe* r = &recipe; r != nullptr; r = r->parent.get()) {
-    if (r->debian) {
-      return &*r->debian;
+    if (!r->debian) {
+      continue;
     }
+    const DebianSpec& d = *r->debian;
+    if (!out) {
+      out = d;
+    } else {
+      if (d.suite != out->suite) {
+        util::fail(util::ErrorKind::InvalidInput,
+                   d.location.str() + ": [debian] suite \"" + d.suite + "\" of recipe " + r->name +
+                       " differs from \"" + out->suite + "\" (" + out->location.str() +
+                       ") higher in the same stack; one stack resolves against one suite");
+      }
+      if (out->architectures.empty()) {
+        out->architectures = d.architectures;
+      }
+      if (out->keyring.empty()) {
+        out->keyring = d.keyring;
+      }
+    }
+    components.insert(d.components.begin(), d.components.end());
   }
-  return nullptr;
+  if (out) {
+    out->components.assign(components.begin(), components.end());
+  }
+  return out;
 }
 
 std::string host_debian_architecture() {
@@ -121,7 +144,7 @@ std::string host_debian_architecture() {
 std::vector<DebianLayerRef> debian_layers(const Recipe& top) {
   std::vector<DebianLayerRef> out;
   collect(top, out);
-  const DebianSpec* spec = effective_debian_spec(top);
+  const std::optional<DebianSpec> spec = effective_debian_spec(top);
   std::string previous;
   for (DebianLayerRef& ref : out) {
     json j{{"previous", previous.empty() ? json(nullptr) : json(previous)},
@@ -169,7 +192,7 @@ StackResolution resolve_stack(const Recipe& top, cache::Store& store,
     out.changed = request.previous.has_value() && !request.previous->layers.empty();
     return out;
   }
-  const DebianSpec& spec = *effective_debian_spec(top);
+  const DebianSpec spec = *effective_debian_spec(top);
   const std::vector<std::string> archs = architectures_of(spec);
 
   // How many layers from the bottom can be kept verbatim.

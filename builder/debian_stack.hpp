@@ -37,9 +37,12 @@ struct DebianLayerRef {
 /// The debian layers of `top`'s stack, bottom first, with their request digests.
 std::vector<DebianLayerRef> debian_layers(const Recipe& top);
 
-/// The [debian] table in effect for `recipe` (its own, else the nearest ancestor's), or
-/// nullptr.
-const DebianSpec* effective_debian_spec(const Recipe& recipe);
+/// The archive of `recipe`'s stack: the [debian] tables of the whole chain merged (suite
+/// and architectures from the nearest recipe that sets them, components united, keyring
+/// from the nearest that names one); nullopt when no recipe of the chain has one. Throws
+/// InvalidInput when two recipes of the chain name different suites (a `use` can stack
+/// recipes that were written apart).
+std::optional<DebianSpec> effective_debian_spec(const Recipe& recipe);
 
 /// The host's Debian architecture name ("amd64", "arm64", ...), from uname.
 std::string host_debian_architecture();

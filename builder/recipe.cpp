@@ -15,6 +15,78 @@ namespace strata::builder {
 namespace fs = std::filesystem;
 using detail::TomlReader;
 
+namespace {
+std::vector<fs::path>& extra_catalog_dirs() {
+  static std::vector<fs::path> dirs;
+  return dirs;
+}
+}  // namespace
+
+void set_catalog_dirs(std::vector<fs::path> dirs) {
+  extra_catalog_dirs() = std::move(dirs);
+}
+
+std::vector<fs::path> catalog_dirs() {
+  std::vector<fs::path> candidates = extra_catalog_dirs();
+  if (const char* env = std::getenv("STRATA_CATALOG"); env != nullptr) {
+    std::string_view list(env);
+    while (!list.empty()) {
+      const auto colon = list.find(':');
+      const std::string_view item = list.substr(0, colon);
+      if (!item.empty()) {
+        candidates.emplace_back(std::string(item));
+      }
+      list = colon == std::string_view::npos ? std::string_view() : list.substr(colon + 1);
+    }
+  }
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    candidates.push_back(exe.parent_path().parent_path() / "share/strata/recipes");
+  }
+#ifdef STRATA_INSTALLED_CATALOG
+  candidates.emplace_back(STRATA_INSTALLED_CATALOG);
+#endif
+#ifdef STRATA_SOURCE_CATALOG
+  candidates.emplace_back(STRATA_SOURCE_CATALOG);
+#endif
+  std::vector<fs::path> out;
+  std::set<std::string> seen;
+  for (const fs::path& c : candidates) {
+    const fs::path canon = fs::weakly_canonical(c, ec);
+    if (!ec && fs::is_directory(canon, ec) && seen.insert(canon.string()).second) {
+      out.push_back(canon);
+    }
+  }
+  return out;
+}
+
+fs::path find_catalog_recipe(std::string_view name) {
+  const bool valid = !name.empty() && name.size() <= 200 && name.front() != '/' &&
+                     name.find("..") == std::string_view::npos &&
+                     name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789._-/") ==
+                         std::string_view::npos;
+  if (!valid) {
+    util::fail(util::ErrorKind::InvalidInput,
+               "catalog recipe name \"" + std::string(name) +
+                   "\" must look like \"cuda/12.4-runtime\" (lower-case, digits, . _ - /)");
+  }
+  std::string searched;
+  for (const fs::path& dir : catalog_dirs()) {
+    const fs::path file = dir / (std::string(name) + ".toml");
+    std::error_code ec;
+    if (fs::is_regular_file(file, ec)) {
+      return file;
+    }
+    searched += (searched.empty() ? "" : ", ") + dir.string();
+  }
+  util::fail(util::ErrorKind::NotFound,
+             "catalog recipe \"" + std::string(name) + "\" not found (searched: " +
+                 (searched.empty() ? std::string("no catalog directory exists") : searched) +
+                 "); add a directory with --catalog DIR or STRATA_CATALOG, or see `strata "
+                 "recipes list`");
+}
+
 std::string SourceLocation::str() const {
   if (line == 0) {
     return file;
@@ -317,6 +389,46 @@ std::string canonical_key(const fs::path& file) {
 
 Recipe parse_with_chain(std::string_view text, const fs::path& file, std::set<std::string>& chain);
 
+Recipe load_with_chain(const fs::path& path, std::set<std::string>& chain);
+
+// `use = [...]`: each catalog recipe, with its own `from` chain, is stacked on top of what is
+// below (the `from` parent, then the recipes used before it). A recipe already in the stack
+// (the shared base, say) is not repeated: the used recipe's layers go onto the stack as it
+// is. Each used recipe keeps its layers and config; its place in the stack (its parent)
+// changes, so its identity and layer keys follow what is below it.
+std::shared_ptr<const Recipe> stack_used_recipes(const TomlReader& reader, const toml::node& at,
+                                                 std::shared_ptr<const Recipe> top,
+                                                 const std::vector<std::string>& names) {
+  std::set<std::string> included;
+  for (const Recipe* r = top.get(); r != nullptr; r = r->parent.get()) {
+    included.insert(canonical_key(r->file));
+  }
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    const toml::node& where = *at.as_array()->get(i);
+    fs::path file;
+    try {
+      file = find_catalog_recipe(names[i]);
+    } catch (const util::Error& e) {
+      reader.fail_at(where, e.what());
+    }
+    std::set<std::string> chain;
+    const Recipe used = load_with_chain(file, chain);
+    std::vector<const Recipe*> line;
+    for (const Recipe* r = &used; r != nullptr; r = r->parent.get()) {
+      line.push_back(r);
+    }
+    for (auto it = line.rbegin(); it != line.rend(); ++it) {
+      if (!included.insert(canonical_key((*it)->file)).second) {
+        continue;
+      }
+      auto copy = std::make_shared<Recipe>(**it);
+      copy->parent = top;
+      top = std::move(copy);
+    }
+  }
+  return top;
+}
+
 Recipe load_with_chain(const fs::path& path, std::set<std::string>& chain) {
   const fs::path file = recipe_file_of(path);
   std::string text;
@@ -364,7 +476,8 @@ Recipe parse_with_chain(std::string_view text, const fs::path& file_in,
   }
   const toml::table& rt = *head->as_table();
   constexpr std::string_view what = "[recipe]";
-  reader.check_keys(rt, {"name", "from", "summary", "source_date_epoch", "compression"}, what);
+  reader.check_keys(rt, {"name", "from", "use", "summary", "source_date_epoch", "compression"},
+                    what);
   recipe.location = reader.at(rt);
   recipe.name = reader.required_string(rt, "name", what);
   if (!valid_recipe_name(recipe.name)) {
@@ -398,13 +511,28 @@ Recipe parse_with_chain(std::string_view text, const fs::path& file_in,
     }
     const fs::path parent_path =
         fs::path(*from).is_absolute() ? fs::path(*from) : recipe.dir / *from;
-    const fs::path parent_file = recipe_file_of(parent_path);
+    fs::path parent_file = recipe_file_of(parent_path);
     std::error_code ec;
     if (!fs::exists(parent_file, ec)) {
-      reader.fail_at(where, "parent recipe \"" + *from + "\" not found (looked for " +
-                                parent_file.string() + ")");
+      // Not a file beside the recipe: a catalog name ("base/debian-trixie").
+      const bool catalog_like = !from->ends_with(".toml") && !fs::path(*from).is_absolute() &&
+                                !from->starts_with(".");
+      if (!catalog_like) {
+        reader.fail_at(where, "parent recipe \"" + *from + "\" not found (looked for " +
+                                  parent_file.string() + ")");
+      }
+      try {
+        parent_file = find_catalog_recipe(*from);
+      } catch (const util::Error& e) {
+        reader.fail_at(where, "parent recipe \"" + *from + "\" is neither a file (looked for " +
+                                  parent_path.string() + ") nor a catalog recipe: " + e.what());
+      }
     }
     recipe.parent = std::make_shared<const Recipe>(load_with_chain(parent_file, chain));
+  }
+  if (const auto use = reader.string_array(rt, "use", what)) {
+    recipe.use = *use;
+    recipe.parent = stack_used_recipes(reader, *rt.get("use"), recipe.parent, *use);
   }
 
   if (const toml::node* debian = doc.get("debian")) {

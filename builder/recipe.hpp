@@ -147,6 +147,7 @@ struct Recipe {
   std::optional<std::int64_t> source_date_epoch;
   std::optional<oci::Compression> compression;  // unset: the parent's, else zstd
   std::string from;                             // `from` as written; "" when none
+  std::vector<std::string> use;                 // `use` as written (catalog names)
   std::shared_ptr<const Recipe> parent;         // the parsed `from` recipe
   std::vector<Layer> layers;
   ConfigSpec config;
@@ -160,6 +161,21 @@ struct Recipe {
   [[nodiscard]] std::int64_t effective_source_date_epoch(
       std::optional<std::int64_t> env_value) const;
 };
+
+/// Adds directories searched for catalog recipes before STRATA_CATALOG and the installed
+/// catalog (the CLI's --catalog). Call before loading recipes; not thread-safe.
+void set_catalog_dirs(std::vector<std::filesystem::path> dirs);
+
+/// The directories searched for catalog recipes, in order: set_catalog_dirs(), then
+/// STRATA_CATALOG (':'-separated), then the installed catalog (<prefix>/share/strata/recipes,
+/// next to the executable or at the configured install prefix) and the source tree's
+/// recipes/ when strata runs from its build tree. Only existing directories are listed.
+std::vector<std::filesystem::path> catalog_dirs();
+
+/// The file of catalog recipe `name` ("cuda/12.4-runtime" -> DIR/cuda/12.4-runtime.toml in
+/// the first catalog dir that has it). Throws NotFound listing the directories searched,
+/// InvalidInput for a malformed name.
+std::filesystem::path find_catalog_recipe(std::string_view name);
 
 /// The default recipe file name inside a directory.
 inline constexpr std::string_view k_recipe_file_name = "strata.toml";

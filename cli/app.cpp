@@ -43,6 +43,9 @@ int run(int argc, char** argv) {
   register_tags(app, global);
   register_login(app, global);
   register_lock(app, global);
+  register_sbom(app, global);
+  register_diff(app, global);
+  register_outdated(app, global);
 
   try {
     app.parse(argc, argv);

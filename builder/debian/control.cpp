@@ -32,13 +32,6 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-std::string_view trim_right(std::string_view s) {
-  while (!s.empty() && is_ws(s.back())) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
-
 [[noreturn]] void fail_at(const std::string& origin, std::size_t line, const std::string& what) {
   util::fail(util::ErrorKind::InvalidInput, origin + ":" + std::to_string(line) + ": " + what);
 }
@@ -109,6 +102,16 @@ void Stanza::append_to_last(std::string_view text) {
   value.append(text);
 }
 
+void Stanza::trim_last_value() {
+  if (m_fields.empty()) {
+    return;
+  }
+  std::string& value = m_fields.back().value;
+  while (!value.empty() && is_ws(value.back())) {
+    value.pop_back();
+  }
+}
+
 std::string Stanza::where(std::string_view name) const {
   const ControlField* f = name.empty() ? nullptr : field(name);
   return m_origin + ":" + std::to_string(f != nullptr ? f->line : m_line);
@@ -155,6 +158,7 @@ std::optional<Stanza> ControlReader::next() {
     }
     if (trim(line).empty()) {
       if (stanza) {
+        stanza->trim_last_value();
         return stanza;
       }
       continue;
@@ -165,7 +169,9 @@ std::optional<Stanza> ControlReader::next() {
                 "continuation line " + quote(trim(line)) + " outside of a field; a stanza must "
                 "start with 'Name: value'");
       }
-      stanza->append_to_last(trim_right(line.substr(1)));
+      // Inner lines keep trailing whitespace, as dpkg keeps it (a status file written from
+      // this value must match dpkg's byte for byte); the end of the value is trimmed.
+      stanza->append_to_last(line.substr(1));
       continue;
     }
     if (line.front() == '#') {
@@ -196,7 +202,15 @@ std::optional<Stanza> ControlReader::next() {
     if (!stanza) {
       stanza.emplace(m_origin, m_line);
     }
-    stanza->add(ControlField{std::string(name), std::string(trim(line.substr(colon + 1))), m_line});
+    stanza->trim_last_value();
+    std::string_view value = line.substr(colon + 1);
+    while (!value.empty() && is_blank(value.front())) {
+      value.remove_prefix(1);
+    }
+    stanza->add(ControlField{std::string(name), std::string(value), m_line});
+  }
+  if (stanza) {
+    stanza->trim_last_value();
   }
   return stanza;
 }

@@ -45,6 +45,9 @@ class Stanza {
   /// Appends "\n" + `text` to the value of the last field (a continuation line).
   /// Precondition: the stanza is not empty.
   void append_to_last(std::string_view text);
+  /// Removes trailing whitespace from the last field's whole value (as dpkg does: inner
+  /// lines keep theirs).
+  void trim_last_value();
 
   [[nodiscard]] const std::vector<ControlField>& fields() const noexcept { return m_fields; }
   [[nodiscard]] bool empty() const noexcept { return m_fields.empty(); }

@@ -76,12 +76,12 @@ umoci unpack --rootless --image "$WORK/gzlayout:v1" "$WORK/bundle" >/dev/null 2>
 [ "$(stat -c %a "$WORK/bundle/rootfs/etc/greeting")" = "640" ] || fail "file mode"
 pass "umoci unpacks a gzip image"
 
-# Errors: located recipe errors exit 3, planned step types exit 10.
+# Errors: located recipe errors exit 3.
 printf '[recipe]\nname = "x"\ncolour = "red"\n' >"$WORK/bad.toml"
 expect_fail 3 strata build "$WORK/bad.toml"
 grep -q "bad.toml:3:1: unknown key 'colour'" "$WORK/err" || fail "error lacks file:line:col"
 printf '[recipe]\nname = "x"\n[[layer]]\n[[layer.step]]\ntype = "run"\n' >"$WORK/run.toml"
-expect_fail 10 strata build "$WORK/run.toml"
-grep -q "run.toml:5:8: step type 'run' is not available" "$WORK/err" || fail "run step message"
+expect_fail 3 strata build "$WORK/run.toml"
+grep -q "run.toml:4:1: a run step needs 'command'" "$WORK/err" || fail "run step message: $(cat "$WORK/err")"
 expect_fail 3 strata build "$EX" -o "tarball:$WORK/x"
 pass "errors"

@@ -132,8 +132,8 @@ TEST_CASE("a recipe's debian layers chain their requests", "[builder][lock]") {
   CHECK(layers[0].layer_id == "os");
   CHECK(layers[1].layer_id == "#1");
   // The child adds a component: main stays (inherited), suite inherited.
-  const auto* spec = builder::effective_debian_spec(r1);
-  REQUIRE(spec != nullptr);
+  const auto spec = builder::effective_debian_spec(r1);
+  REQUIRE(spec.has_value());
   CHECK(spec->suite == "trixie");
   CHECK(spec->components == std::vector<std::string>{"contrib", "main"});
 

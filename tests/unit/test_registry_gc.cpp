@@ -201,6 +201,85 @@ TEST_CASE("a HEAD within the grace period keeps an old blob for the manifest tha
   CHECK(res->status == 201);
 }
 
+namespace {
+
+/// Pushes a one-layer child image by digest and an index over it tagged `tag`; returns
+/// the index text and the child's digest.
+std::pair<std::string, Digest> push_index(Fixture& f, const std::string& tag,
+                                          const std::string& layer) {
+  const std::string config = "{\"arch\":\"" + layer + "\"}";
+  const std::string child_text = image_manifest(config, {layer});
+  const Digest child = f.push_image("r", Digest::of(child_text).str(), config, layer);
+  const nlohmann::json index = {
+      {"schemaVersion", 2},
+      {"mediaType", "application/vnd.oci.image.index.v1+json"},
+      {"manifests",
+       {{{"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+         {"digest", child.str()},
+         {"size", child_text.size()}}}}};
+  auto c = f.reg.client();
+  auto res = c.Put("/v2/r/manifests/" + tag, index.dump(),
+                   "application/vnd.oci.image.index.v1+json");
+  REQUIRE(res);
+  REQUIRE(res->status == 201);
+  return {index.dump(), child};
+}
+
+}  // namespace
+
+TEST_CASE("an index re-pushed while gc runs keeps its children's blobs") {
+  Fixture f;
+  const auto [index, child] = push_index(f, "multi", "race-layer");
+  auto c = f.reg.client();
+  auto res = c.Delete("/v2/r/manifests/multi");  // untagged: garbage once old
+  REQUIRE(res);
+  REQUIRE(res->status == 202);
+  f.reg.advance(48 * k_hour);
+
+  // GC marks the repository (nothing live), then the index is pushed again under its tag
+  // (a client that skips children the registry already has), then GC sweeps.
+  reg::GcOptions o;
+  o.root = f.reg.root();
+  o.now = f.reg.now();
+  o.settle = std::chrono::milliseconds(0);
+  int repushed = 0;
+  o.after_mark = [&, index = index](const std::string& repo) {
+    if (repo != "r") {
+      return;
+    }
+    auto client = f.reg.client();
+    auto put = client.Put("/v2/r/manifests/multi", index,
+                          "application/vnd.oci.image.index.v1+json");
+    REQUIRE(put);
+    CHECK(put->status == 201);
+    ++repushed;
+  };
+  const auto report = reg::collect_garbage(o);
+  REQUIRE(repushed == 1);
+  CHECK(report.manifests.empty());
+  CHECK(f.manifest_status("r", "multi") == 200);
+  CHECK(f.manifest_status("r", child.str()) == 200);
+  // The child's config and layer were not live in GC's mark; the re-push renewed them.
+  CHECK(f.blob_status("r", Digest::of("race-layer")) == 200);
+  CHECK(f.blob_status("r", Digest::of("{\"arch\":\"race-layer\"}")) == 200);
+  CHECK(f.in_store(Digest::of("race-layer")));
+}
+
+TEST_CASE("re-pushing an index whose child lost its blobs is MANIFEST_BLOB_UNKNOWN") {
+  Fixture f;
+  const auto [index, child] = push_index(f, "multi", "lost-layer");
+  auto c = f.reg.client();
+  auto res = c.Delete("/v2/r/blobs/" + Digest::of("lost-layer").str());
+  REQUIRE(res);
+  REQUIRE(res->status == 202);
+  res = c.Put("/v2/r/manifests/again", index, "application/vnd.oci.image.index.v1+json");
+  REQUIRE(res);
+  CHECK(res->status == 400);
+  CHECK(reg::test::error_code(res) == "MANIFEST_BLOB_UNKNOWN");
+  CHECK(res->body.find(Digest::of("lost-layer").str()) != std::string::npos);
+  CHECK(f.manifest_status("r", "again") == 404);
+}
+
 TEST_CASE("gc skips a repository whose live manifest cannot be read") {
   Fixture f;
   const Digest m = f.push_image("broken", "v1", "{\"b\":1}", "broken-layer");
