@@ -12,6 +12,7 @@ packages=(
   nlohmann-json3-dev libtomlplusplus-dev libcli11-dev catch2 libcpp-httplib-dev libcrypt-dev
   # run time and test peers
   gpgv gnupg zstd tar skopeo umoci docker-registry python3 python3-jsonschema apache2-utils
+  mmdebstrap
   curl openssl ca-certificates
   # Debian test archive (tests/fixtures/debian/make_archive.sh)
   dpkg xz-utils gzip
