@@ -11,6 +11,7 @@
 #include "builder/fetch_step.hpp"
 #include "builder/debian_stack.hpp"
 #include "builder/input_digests.hpp"
+#include "builder/layer_split.hpp"
 #include "builder/snapshots.hpp"
 #include "builder/steps.hpp"
 #include "builder/system_layer.hpp"
@@ -72,9 +73,12 @@ std::vector<LayerInput> system_inputs(const BuildContext& ctx, const Recipe& rec
   return inputs;
 }
 
-BuiltLayer build_system_layer(BuildContext& ctx, const Recipe& recipe, const Layer& layer,
-                              const std::vector<BuiltLayer>& below, BuiltLayer out,
-                              std::int64_t sde, oci::Compression compression) {
+// Builds a system layer (one or, split, several parts) into `outs` (keys and history set).
+std::vector<BuiltLayer> build_system_layer(BuildContext& ctx, const Recipe& recipe,
+                                           const Layer& layer, const std::vector<BuiltLayer>& below,
+                                           std::vector<BuiltLayer> outs,
+                                           const std::vector<LayerPart>& parts, std::int64_t sde,
+                                           oci::Compression compression) {
   SystemLayerContext sys;
   sys.store = &ctx.store;
   for (auto it = below.rbegin(); it != below.rend(); ++it) {
@@ -99,16 +103,21 @@ BuiltLayer build_system_layer(BuildContext& ctx, const Recipe& recipe, const Lay
   const fs::path upper = scratch.path() / "upper";
   fs::create_directory(upper);
   ::chmod(upper.c_str(), 0755);
+  const auto locked = ctx.locked.find(&layer);
   for (const Step& step : layer.steps) {
     if (const auto* d = std::get_if<DebianStep>(&step)) {
-      const auto it = ctx.locked.find(&layer);
-      if (it == ctx.locked.end()) {
+      if (locked == ctx.locked.end()) {
         util::fail(util::ErrorKind::Internal, d->location.str() + ": no lock entry for this layer");
       }
-      apply_debian_step(sys, *d, *it->second, upper);
+      apply_debian_step(sys, *d, *locked->second, upper);
     } else if (const auto* r = std::get_if<RunStep>(&step)) {
       apply_run_step(sys, *r, upper);
     }
+  }
+  std::vector<fs::path> trees{upper};
+  if (!parts.empty()) {
+    const auto split = split_tree(upper, sys.lower_dirs, *locked->second, parts, scratch.path());
+    trees.insert(trees.end(), split.begin(), split.end());
   }
   oci::LayerOptions options;
   options.compression = compression;
@@ -116,23 +125,28 @@ BuiltLayer build_system_layer(BuildContext& ctx, const Recipe& recipe, const Lay
   options.overlay_whiteouts = true;
   // Rootless, only the caller is mapped (to 0:0): every file is root's inside the image.
   options.keep_owners = ::geteuid() == 0;
-  auto writer = ctx.store.begin_blob(oci::layer_media_type(compression));
-  const oci::LayerResult result = oci::write_layer_from_dir(upper, options, writer);
-  out.digest = writer.commit(result.digest);
-  out.diff_id = result.diff_id;
-  out.size = result.size;
-  out.media_type = result.media_type.empty() ? oci::layer_media_type(compression) : result.media_type;
-  out.uncompressed_size = result.uncompressed_size;
-  return out;
+  for (std::size_t i = 0; i < trees.size(); ++i) {
+    BuiltLayer& out = outs[i];
+    auto writer = ctx.store.begin_blob(oci::layer_media_type(compression));
+    const oci::LayerResult result = oci::write_layer_from_dir(trees[i], options, writer);
+    out.digest = writer.commit(result.digest);
+    out.diff_id = result.diff_id;
+    out.size = result.size;
+    out.media_type =
+        result.media_type.empty() ? oci::layer_media_type(compression) : result.media_type;
+    out.uncompressed_size = result.uncompressed_size;
+    out.cached = false;
+  }
+  return outs;
 }
 
 std::size_t count_layers(const Recipe& recipe) {
   return recipe.layers.size() + (recipe.parent ? count_layers(*recipe.parent) : 0);
 }
 
-BuiltLayer build_layer(BuildContext& ctx, const Recipe& recipe, const Layer& layer,
-                       std::size_t index_in_recipe, const std::vector<BuiltLayer>& below,
-                       std::int64_t sde) {
+std::vector<BuiltLayer> build_layer(BuildContext& ctx, const Recipe& recipe, const Layer& layer,
+                                    std::size_t index_in_recipe,
+                                    const std::vector<BuiltLayer>& below, std::int64_t sde) {
   const std::string parent_key = below.empty() ? std::string() : below.back().key;
   const oci::Compression compression = recipe.effective_compression();
   BuiltLayer out;
@@ -145,25 +159,57 @@ BuiltLayer build_layer(BuildContext& ctx, const Recipe& recipe, const Layer& lay
   }
 
   if (is_system_layer(layer)) {
-    out.key = layer_cache_key(parent_key, layer, system_inputs(ctx, recipe, layer), sde, compression);
-    if (auto hit = ctx.store.find_layer(out.key)) {
-      out.diff_id = hit->diff_id;
-      out.digest = hit->blob;
-      out.size = hit->size;
-      out.media_type = hit->media_type;
-      out.cached = true;
-    } else {
-      out = build_system_layer(ctx, recipe, layer, below, std::move(out), sde, compression);
-      ctx.store.put_layer(cache::LayerRecord{out.key, out.diff_id, out.digest, out.size,
-                                             out.media_type, out.created_by});
+    const std::string key =
+        layer_cache_key(parent_key, layer, system_inputs(ctx, recipe, layer), sde, compression);
+    std::vector<LayerPart> parts;
+    if (const auto it = ctx.locked.find(&layer); it != ctx.locked.end()) {
+      const std::size_t room =
+          k_max_image_layers > ctx.total ? k_max_image_layers - ctx.total : std::size_t{1};
+      auto split = split_packages(*it->second, recipe.effective_layer_budget(), room);
+      if (split.size() > 1) {
+        parts = std::move(split);
+      }
     }
-    progress.layer = &out;
-    progress.done = true;
-    if (ctx.options.progress) {
-      ctx.options.progress(progress);
+    std::vector<BuiltLayer> outs(parts.empty() ? 1 : parts.size() + 1, out);
+    for (std::size_t i = 0; i < outs.size() && !parts.empty(); ++i) {
+      const std::string n = std::to_string(outs.size());
+      outs[i].key = oci::Digest::of(key + "/part-" + std::to_string(i + 1) + "-of-" + n).hex();
+      outs[i].created_by =
+          out.created_by + " [part " + std::to_string(i + 1) + "/" + n + ": " +
+          (i == 0 ? std::string("configuration") : std::to_string(parts[i - 1].packages.size()) + " packages") + "]";
+    }
+    if (parts.empty()) {
+      outs[0].key = key;
+    }
+    bool all_cached = true;
+    for (BuiltLayer& o : outs) {
+      if (auto hit = ctx.store.find_layer(o.key)) {
+        o.diff_id = hit->diff_id;
+        o.digest = hit->blob;
+        o.size = hit->size;
+        o.media_type = hit->media_type;
+        o.cached = true;
+      } else {
+        all_cached = false;
+      }
+    }
+    if (!all_cached) {
+      outs = build_system_layer(ctx, recipe, layer, below, std::move(outs), parts, sde, compression);
+      for (const BuiltLayer& o : outs) {
+        ctx.store.put_layer(cache::LayerRecord{o.key, o.diff_id, o.digest, o.size, o.media_type,
+                                               o.created_by});
+      }
+    }
+    for (const BuiltLayer& o : outs) {
+      progress.layer = &o;
+      progress.description = o.created_by;
+      progress.done = true;
+      if (ctx.options.progress) {
+        ctx.options.progress(progress);
+      }
     }
     ++ctx.next;
-    return out;
+    return outs;
   }
 
   std::error_code ec;
@@ -212,7 +258,7 @@ BuiltLayer build_layer(BuildContext& ctx, const Recipe& recipe, const Layer& lay
     ctx.options.progress(progress);
   }
   ++ctx.next;
-  return out;
+  return {out};
 }
 
 bool explicit_source_date_epoch(const Recipe& recipe, const BuildOptions& options) {
@@ -247,8 +293,9 @@ ImageBuild build_image(BuildContext& ctx, const Recipe& recipe) {
   }
   const std::int64_t sde = source_date_epoch_of(recipe, ctx.options);
   for (std::size_t i = 0; i < recipe.layers.size(); ++i) {
-    BuiltLayer built = build_layer(ctx, recipe, recipe.layers[i], i, img.layers, sde);
-    img.layers.push_back(std::move(built));
+    std::vector<BuiltLayer> built = build_layer(ctx, recipe, recipe.layers[i], i, img.layers, sde);
+    img.layers.insert(img.layers.end(), std::make_move_iterator(built.begin()),
+                      std::make_move_iterator(built.end()));
   }
   img.image = assemble_image(recipe, img.layers, sde, base);
   return img;

@@ -131,6 +131,13 @@ ConfigSpec ConfigSpec::merged_over(const ConfigSpec& base) const {
   return out;
 }
 
+std::uint64_t Recipe::effective_layer_budget() const {
+  if (layer_budget) {
+    return *layer_budget;
+  }
+  return parent ? parent->effective_layer_budget() : (512ULL << 20);
+}
+
 oci::Compression Recipe::effective_compression() const {
   if (compression) {
     return *compression;
@@ -476,8 +483,18 @@ Recipe parse_with_chain(std::string_view text, const fs::path& file_in,
   }
   const toml::table& rt = *head->as_table();
   constexpr std::string_view what = "[recipe]";
-  reader.check_keys(rt, {"name", "from", "use", "summary", "source_date_epoch", "compression"},
+  reader.check_keys(rt,
+                    {"name", "from", "use", "summary", "source_date_epoch", "compression",
+                     "layer_budget"},
                     what);
+  if (auto budget = reader.integer(rt, "layer_budget", what)) {
+    if (*budget < 4096) {
+      reader.fail_at(*rt.get("layer_budget"),
+                     "'layer_budget' in [recipe] is a size in bytes (at least 4096; default "
+                     "536870912 = 512 MiB)");
+    }
+    recipe.layer_budget = static_cast<std::uint64_t>(*budget);
+  }
   recipe.location = reader.at(rt);
   recipe.name = reader.required_string(rt, "name", what);
   if (!valid_recipe_name(recipe.name)) {

@@ -146,6 +146,7 @@ struct Recipe {
   std::string summary;
   std::optional<std::int64_t> source_date_epoch;
   std::optional<oci::Compression> compression;  // unset: the parent's, else zstd
+  std::optional<std::uint64_t> layer_budget;     // bytes of .debs per layer part; unset: parent's
   std::string from;                             // `from` as written; "" when none
   std::vector<std::string> use;                 // `use` as written (catalog names)
   std::shared_ptr<const Recipe> parent;         // the parsed `from` recipe
@@ -154,6 +155,9 @@ struct Recipe {
   std::optional<DebianSpec> debian;  // the [debian] table, when written
   SourceLocation location;  // of the [recipe] table
 
+  /// Bytes of .debs above which a debian layer is split into parts (own, else the
+  /// parent's, else builder::k_default_layer_budget = 512 MiB).
+  [[nodiscard]] std::uint64_t effective_layer_budget() const;
   /// The compression this recipe's own layers use (own, else the parent's, else zstd).
   [[nodiscard]] oci::Compression effective_compression() const;
   /// SOURCE_DATE_EPOCH for this recipe's layers and image: its own value, else

@@ -119,6 +119,9 @@ std::string canonical_json(const Recipe& recipe) {
       {"layers", std::move(layers)},
       {"config", config_json(recipe.config)},
   };
+  if (recipe.layer_budget) {
+    j["layer_budget"] = *recipe.layer_budget;
+  }
   if (recipe.debian) {
     // Present only when written, so recipes without [debian] keep their identity.
     j["debian"] = json{{"suite", recipe.debian->suite},

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <map>
 #include <cctype>
 #include <memory>
 #include <tuple>
@@ -45,25 +46,67 @@ std::size_t first_layer_index(const Recipe& recipe) {
   return recipe.parent ? stack_layer_count(*recipe.parent) : 0;
 }
 
-SbomLayer layer_at(const BuildResult& result, const Recipe& recipe, std::size_t index_in_recipe,
-                   const std::string& layer_id) {
-  SbomLayer out;
-  out.name = recipe.name + "/" + layer_id;
-  out.index = first_layer_index(recipe) + index_in_recipe;
-  out.digest = result.layers.at(out.index).digest;
-  return out;
-}
+/// Maps recipe layers onto image layers. One to one when the counts agree; otherwise per
+/// recipe, by the run of built layers that recipe defined (BuiltLayer::recipe): a recipe
+/// whose run is longer than its layer list had a layer written in parts, and its layers'
+/// positions are not known exactly.
+class LayerMap {
+ public:
+  LayerMap(const Recipe& top, const BuildResult& result) : m_result(result) {
+    m_one_to_one = result.layers.size() == stack_layer_count(top);
+    if (m_one_to_one) {
+      return;
+    }
+    std::vector<const Recipe*> chain;
+    for (const Recipe* r = &top; r != nullptr; r = r->parent.get()) {
+      chain.push_back(r);
+    }
+    std::size_t pos = 0;
+    for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
+      std::size_t end = pos;
+      while (end < result.layers.size() && result.layers[end].recipe == (*it)->name) {
+        ++end;
+      }
+      m_runs[*it] = {pos, end - pos};
+      pos = end;
+    }
+  }
+
+  [[nodiscard]] SbomLayer at(const Recipe& recipe, std::size_t index_in_recipe,
+                             const std::string& layer_id) const {
+    SbomLayer out;
+    out.name = recipe.name + "/" + layer_id;
+    if (m_one_to_one) {
+      out.index = first_layer_index(recipe) + index_in_recipe;
+    } else {
+      const auto it = m_runs.find(&recipe);
+      if (it == m_runs.end() || it->second.second != recipe.layers.size()) {
+        out.exact = false;
+        return out;
+      }
+      out.index = it->second.first + index_in_recipe;
+    }
+    out.digest = m_result.layers.at(out.index).digest;
+    return out;
+  }
+
+ private:
+  const BuildResult& m_result;
+  bool m_one_to_one = true;
+  std::map<const Recipe*, std::pair<std::size_t, std::size_t>> m_runs;  // start, length
+};
 
 }  // namespace
 
 SbomInventory collect_inventory(const Recipe& recipe, const Lock* lock, const BuildResult& result) {
-  if (result.layers.size() != stack_layer_count(recipe)) {
+  if (result.layers.size() < stack_layer_count(recipe)) {
     util::fail(util::ErrorKind::InvalidInput,
                "image " + result.image.manifest.str() + " has " +
                    std::to_string(result.layers.size()) + " layers but recipe " +
                    recipe.file.string() + " defines " + std::to_string(stack_layer_count(recipe)) +
                    ": it was not built from this recipe");
   }
+  const LayerMap layers(recipe, result);
   SbomInventory inv;
   inv.name = recipe.name;
   inv.tag = result.tag;
@@ -94,7 +137,7 @@ SbomInventory collect_inventory(const Recipe& recipe, const Lock* lock, const Bu
       if (entry == nullptr) {
         continue;  // lock_disagreement() above rules this out
       }
-      const SbomLayer where = layer_at(result, *ref.recipe, ref.index_in_recipe, ref.layer_id);
+      const SbomLayer where = layers.at(*ref.recipe, ref.index_in_recipe, ref.layer_id);
       for (const auto& p : entry->packages) {
         inv.packages.push_back(SbomPackage{p, where, debian_purl(p, inv.distro)});
       }
@@ -118,7 +161,7 @@ SbomInventory collect_inventory(const Recipe& recipe, const Lock* lock, const Bu
           f.digest = fetch->digest;
           f.dest = fetch->dest;
           f.extracted = !fetch->extract.empty();
-          f.layer = layer_at(result, *r, i, layer_id);
+          f.layer = layers.at(*r, i, layer_id);
           inv.files.push_back(std::move(f));
         }
       }

@@ -32,9 +32,13 @@ inline constexpr std::string_view k_media_type_cyclonedx = "application/vnd.cycl
 
 /// Where an inventoried item sits in the image. Value type.
 struct SbomLayer {
-  std::string name;         // "recipe/layer" (layer name, or "#N" 1-based in its recipe)
-  std::size_t index = 0;    // 0-based position among the image's layers (bottom first)
-  oci::Digest digest;       // the layer blob
+  std::string name;  // "recipe/layer" (layer name, or "#N" 1-based in its recipe)
+  /// Whether `index` and `digest` name the one image layer holding the item. False when
+  /// the recipe's layers did not map one to one onto image layers (a big debian layer
+  /// written as several parts): then only `name` is known.
+  bool exact = true;
+  std::size_t index = 0;  // 0-based position among the image's layers (bottom first)
+  oci::Digest digest;     // the layer blob
 };
 
 /// One Debian package of the image. Value type.
@@ -68,7 +72,7 @@ struct SbomInventory {
 
 /// The inventory of `result`, an image built from `recipe` with `lock` (nullptr when the
 /// stack has no debian layer). Throws Conflict when the lock does not agree with the
-/// recipe, InvalidInput when `result` does not have one layer per recipe layer.
+/// recipe, InvalidInput when `result` has fewer layers than the recipe stack defines.
 SbomInventory collect_inventory(const Recipe& recipe, const Lock* lock, const BuildResult& result);
 
 /// Package URL of a Debian binary package, per the purl spec's `deb` type:

@@ -45,6 +45,9 @@ std::string cdx_algorithm(const oci::Digest& digest) {
 }
 
 std::string layer_text(const SbomLayer& layer) {
+  if (!layer.exact) {
+    return "layer " + layer.name + " (written as several image layers)";
+  }
   return "image layer " + std::to_string(layer.index + 1) + " (" + layer.name + ", " +
          layer.digest.str() + ")";
 }
@@ -58,6 +61,9 @@ std::string url_file_name(const std::string& url) {
 }
 
 json layer_properties(const SbomLayer& layer) {
+  if (!layer.exact) {
+    return json::array({{{"name", "strata:layer"}, {"value", layer.name}}});
+  }
   return json::array({{{"name", "strata:layer"}, {"value", layer.name}},
                       {{"name", "strata:layer-digest"}, {"value", layer.digest.str()}},
                       {{"name", "strata:layer-index"}, {"value", std::to_string(layer.index)}}});

@@ -184,6 +184,35 @@ BlobWriter Store::begin_blob(std::string media_type, util::HashAlgorithm algorit
   return BlobWriter(std::make_unique<BlobWriter::Impl>(*m_impl, std::move(media_type), algorithm));
 }
 
+void Store::adopt_blob(const fs::path& file, const oci::Digest& digest,
+                       const std::string& media_type) {
+  const fs::path target = m_impl->blob_path(digest);  // validates the digest
+  util::Fd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) {
+    util::fail_errno("cannot open " + file.string() + " to publish it as " + digest.str());
+  }
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) {
+    util::fail_errno("cannot stat " + file.string());
+  }
+  if (::fchmod(fd.get(), 0444) != 0) {
+    util::fail_errno("cannot make " + file.string() + " read-only");
+  }
+  if (m_impl->fsync && ::fsync(fd.get()) != 0) {
+    util::fail_errno("cannot fsync " + file.string());
+  }
+  BlobWriter::Impl::publish(*m_impl, file, digest, static_cast<std::uint64_t>(st.st_size),
+                            media_type);
+  ::unlink(file.c_str());  // a duplicate that was not renamed; ENOENT after a rename
+}
+
+bool Store::same_filesystem(const fs::path& path) const {
+  struct stat a {};
+  struct stat b {};
+  return ::stat(path.c_str(), &a) == 0 &&
+         ::stat((m_impl->root / "blobs").c_str(), &b) == 0 && a.st_dev == b.st_dev;
+}
+
 oci::Digest Store::put_blob(std::string_view data, std::string media_type) {
   // Small blobs are in memory already: when an intact copy exists, only refresh its row
   // instead of writing and fsyncing a temp file.

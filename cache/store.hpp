@@ -113,6 +113,18 @@ class Store {
   /// Starts streaming a new blob (see BlobWriter). The writer must not outlive the store.
   BlobWriter begin_blob(std::string media_type,
                         util::HashAlgorithm algorithm = util::HashAlgorithm::Sha256);
+  /// Publishes an existing, complete file as blob `digest` without copying it: the caller
+  /// has hashed the file's content to `digest` (this is not re-checked) and must not write
+  /// to it any more. The file is made read-only, fsynced (unless Options::fsync is off) and
+  /// renamed into blobs/ (or removed when an intact copy is already there); its row is
+  /// recorded like a BlobWriter's. `file` must be on the store's filesystem: check with
+  /// same_filesystem(), else throws IO (EXDEV) and leaves the file where it is. For servers
+  /// that hash uploads while they arrive (registry). Thread-safe.
+  void adopt_blob(const std::filesystem::path& file, const oci::Digest& digest,
+                  const std::string& media_type);
+  /// True when `path` (an existing file or directory) is on the filesystem of blobs/, so
+  /// that adopt_blob() can rename it into place.
+  [[nodiscard]] bool same_filesystem(const std::filesystem::path& path) const;
   /// Stores a blob held in memory (sha256); storing existing content only refreshes its
   /// last use. The first non-empty media type recorded for a digest is kept.
   oci::Digest put_blob(std::string_view data, std::string media_type);

@@ -6,6 +6,8 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "builder/recipe.hpp"
+
 namespace strata::cli {
 
 
@@ -31,6 +33,16 @@ int run(int argc, char** argv) {
   app.add_flag("-q,--quiet", global.quiet, "No progress output");
   app.add_option("--store", global.store,
                  "Store directory (default: $STRATA_HOME, else $XDG_CACHE_HOME/strata)");
+  std::vector<std::string> catalog_args;
+  std::vector<std::filesystem::path> catalog_dirs;
+  app.add_option("--catalog", catalog_args,
+                 "Catalog directory searched first for recipe names (repeatable; then "
+                 "$STRATA_CATALOG, then the installed catalog)")
+      ->allow_extra_args(false)
+      ->each([&catalog_dirs](const std::string& dir) {
+        catalog_dirs.emplace_back(dir);
+        builder::set_catalog_dirs(catalog_dirs);
+      });
 
   register_build(app, global);
   register_inspect(app, global);
@@ -43,9 +55,11 @@ int run(int argc, char** argv) {
   register_tags(app, global);
   register_login(app, global);
   register_lock(app, global);
+  register_plan(app, global);
   register_sbom(app, global);
   register_diff(app, global);
   register_outdated(app, global);
+  register_recipes(app, global);
 
   try {
     app.parse(argc, argv);

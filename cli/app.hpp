@@ -35,9 +35,11 @@ void register_copy(CLI::App& app, GlobalOptions& global);
 void register_tags(CLI::App& app, GlobalOptions& global);
 void register_login(CLI::App& app, GlobalOptions& global);  // login and logout
 void register_lock(CLI::App& app, GlobalOptions& global);   // lock and why
+void register_plan(CLI::App& app, GlobalOptions& global);
 void register_sbom(CLI::App& app, GlobalOptions& global);      // cli/cmd_sbom.cpp
 void register_diff(CLI::App& app, GlobalOptions& global);      // cli/cmd_diff.cpp
 void register_outdated(CLI::App& app, GlobalOptions& global);  // cli/cmd_outdated.cpp
+void register_recipes(CLI::App& app, GlobalOptions& global);   // recipes and init
 /// Adds `gc` and `fsck` under the `registry` subcommand (cli/cmd_registry_admin.cpp).
 void add_registry_admin_commands(CLI::App& registry_cmd, GlobalOptions& global);
 

@@ -11,9 +11,12 @@
 #include "builder/build.hpp"
 #include "builder/export.hpp"
 #include "builder/recipe.hpp"
+#include "builder/sbom.hpp"
 #include "cache/store.hpp"
 #include "cli/app.hpp"
+#include "cli/image_location.hpp"
 #include "cli/lock_support.hpp"
+#include "cli/sbom_support.hpp"
 #include "oci/layout.hpp"
 #include "util/error.hpp"
 
@@ -29,6 +32,8 @@ struct BuildArgs {
   bool locked = false;
   bool verbose = false;
   ArchiveFlags archive;
+  std::string push;  // --push REF: registry reference to push the image (and its SBOM) to
+  RemoteOptions remote;
 };
 
 /// One parsed -o target.
@@ -120,16 +125,49 @@ void run_build(const BuildArgs& args, const GlobalOptions& global) {
     }
   }
   nlohmann::json written = nlohmann::json::array();
+  nlohmann::json sboms = nlohmann::json::array();
+  std::optional<builder::SbomInventory> sbom;
+  auto inventory = [&]() -> const builder::SbomInventory& {
+    if (!sbom) {
+      sbom = builder::collect_inventory(recipe, lock ? &*lock : nullptr, result);
+    }
+    return *sbom;
+  };
   for (const auto& out : outputs) {
     if (out.kind == Output::Kind::Layout) {
       const std::string ref = out.ref.empty() ? tag_part : out.ref;
       builder::export_oci_layout(store, result.image.manifest, out.path, ref);
       written.push_back("oci:" + out.path.string() + ":" + ref);
+      if (lock) {  // SBOMs beside the layout (docs/sbom.md)
+        for (const auto& file : write_sboms(out.path, inventory())) {
+          sboms.push_back(file.string());
+        }
+      }
     } else {
       builder::export_docker_archive(store, result.image.manifest, out.path, {result.tag},
                                      result.source_date_epoch, sizes);
       written.push_back("docker-archive:" + out.path.string());
     }
+  }
+
+  nlohmann::json pushed;
+  if (!args.push.empty()) {  // the image, then its SPDX SBOM as a referrer (docs/sbom.md)
+    ImageLocation src;
+    src.kind = ImageLocation::Kind::Store;
+    src.text = result.tag;
+    src.store_name = result.tag;
+    const ImageLocation dst = parse_location(args.push, true);
+    const CopyResult copied = copy_image(src, dst, global, args.remote, {});
+    oci::Descriptor subject;
+    subject.media_type = copied.media_type;
+    subject.digest = copied.digest;
+    subject.size = static_cast<std::int64_t>(result.image.manifest_json.size());
+    auto client = make_client(dst.reference.registry, args.remote);
+    const oci::Digest referrer =
+        push_sbom_referrer(*client, dst.reference.repository, subject,
+                           builder::spdx_json(inventory()), result.source_date_epoch);
+    pushed = {{"reference", args.push}, {"digest", copied.digest.str()},
+              {"sbom", referrer.str()}};
   }
 
   if (global.json) {
@@ -148,7 +186,9 @@ void run_build(const BuildArgs& args, const GlobalOptions& global) {
                              {"recipe", result.identity.str()},
                              {"layers", std::move(layers)},
                              {"tag", result.tag},
-                             {"outputs", std::move(written)}};
+                             {"outputs", std::move(written)},
+                             {"sboms", sboms},
+                             {"pushed", std::move(pushed)}};
     std::cout << doc.dump() << '\n';
     return;
   }
@@ -158,6 +198,13 @@ void run_build(const BuildArgs& args, const GlobalOptions& global) {
   std::cout << "tagged   " << result.tag << '\n';
   for (const auto& w : written) {
     std::cout << "wrote    " << w.get<std::string>() << '\n';
+  }
+  for (const auto& w : sboms) {
+    std::cout << "wrote    " << w.get<std::string>() << '\n';
+  }
+  if (!pushed.is_null()) {
+    std::cout << "pushed   " << args.push << "@" << pushed["digest"].get<std::string>() << '\n';
+    std::cout << "sbom     " << pushed["sbom"].get<std::string>() << '\n';
   }
   if (!global.quiet) {
     char buf[64];
@@ -184,6 +231,10 @@ void register_build(CLI::App& app, GlobalOptions& global) {
   cmd->add_flag("-v,--verbose", args->verbose,
                 "Print the output of sandboxed commands (package configuration, run steps)");
   add_archive_flags(cmd, args->archive);
+  cmd->add_option("--push", args->push,
+                  "Also push the image to [docker://]HOST/REPO[:TAG], with its SPDX SBOM "
+                  "attached as an OCI referrer");
+  add_remote_options(*cmd, args->remote);
   cmd->callback([args, &global] { run_build(*args, global); });
 }
 

@@ -64,8 +64,7 @@ void run_outdated(const OutdatedArgs& args, const GlobalOptions& global) {
   options.suite = lock->archive->suite;
   options.components = lock->archive->components;
   options.architectures = lock->archive->architectures;
-  if (const builder::DebianSpec* spec = builder::effective_debian_spec(recipe);
-      spec != nullptr && !spec->keyring.empty()) {
+  if (const auto spec = builder::effective_debian_spec(recipe); spec && !spec->keyring.empty()) {
     options.keyrings = {spec->keyring};
   }
   options.gpgv = settings.gpgv;

@@ -28,6 +28,10 @@
 // applied in finish(), after all content of the layer, children before parents; new
 // directories are 0700 until then so that an unprivileged caller can fill them.
 // Device nodes are never created; fifos are.
+//
+// With UnpackOptions::overlay_whiteouts the root is one overlayfs layer directory, not the
+// union of the layers so far: whiteouts and opaque markers are recorded and turned into
+// overlay whiteouts and opaque xattrs by finish() (layer_applier_overlay.cpp).
 #include "oci/layer_applier.hpp"
 
 #include <archive.h>
@@ -110,7 +114,14 @@ LayerApplier::LayerApplier(const std::filesystem::path& root, const UnpackOption
                  options.use_openat2 ? RootResolver::Method::Auto : RootResolver::Method::WalkOnly),
       m_options(options),
       m_privileged(::geteuid() == 0),
-      m_umask(current_umask()) {}
+      m_umask(current_umask()) {
+  std::error_code ec;
+  if (options.overlay_whiteouts && !std::filesystem::is_empty(root, ec)) {
+    util::fail(ErrorKind::InvalidInput,
+               "unpacking as an overlay layer needs an empty directory, and " + root.string() +
+                   (ec ? " cannot be read: " + ec.message() : " is not empty"));
+  }
+}
 
 void LayerApplier::apply(archive* a, archive_entry* e) {
   const char* raw_path = archive_entry_pathname(e);
@@ -232,6 +243,10 @@ void LayerApplier::apply_whiteout(const std::vector<std::string>& parts) {
                                               "', not a file (whiteouts are '.wh.NAME')");
     }
   }
+  if (m_options.overlay_whiteouts) {
+    record_overlay_marker(parts, target);
+    return;
+  }
   util::Fd dir = m_resolver.open_dir(parts, parts.size() - 1, RootResolver::Symlinks::FollowInRoot,
                                      RootResolver::Missing::ReturnEmpty);
   if (!dir) {
@@ -325,6 +340,9 @@ void LayerApplier::set_xattrs(archive_entry* e, int fd, int parent, const std::s
   const void* value = nullptr;
   std::size_t size = 0;
   while (archive_entry_xattr_next(e, &key, &value, &size) == ARCHIVE_OK) {
+    if (m_options.overlay_whiteouts && is_overlay_xattr(key)) {
+      continue;
+    }
     const int rc = fd >= 0 ? ::fsetxattr(fd, key, value, size, 0)
                            : ::lsetxattr(proc_path(parent, name).c_str(), key, value, size, 0);
     if (rc == 0) {
@@ -524,6 +542,9 @@ void LayerApplier::make_hardlink(archive_entry* /*e*/, const std::vector<std::st
 
 void LayerApplier::finish() {
   invalidate_parent_cache();
+  if (m_options.overlay_whiteouts) {
+    apply_overlay_markers();  // before directory modes: a read-only directory blocks mknod
+  }
   // Children before parents: changing a directory's mode or times never touches its
   // parent, but a read-only parent could block reaching the child for non-root callers.
   for (auto it = m_dirs.rbegin(); it != m_dirs.rend(); ++it) {

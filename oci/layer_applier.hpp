@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <unordered_set>
 #include <vector>
 
@@ -56,6 +57,12 @@ class LayerApplier {
                     const std::string& display);
   void clean_lower(int dir_fd, const std::string& display);
 
+  // Overlay mode (UnpackOptions::overlay_whiteouts), see layer_applier_overlay.cpp.
+  void record_overlay_marker(const std::vector<std::string>& parts, const std::string& target);
+  void apply_overlay_markers();
+  void mark_opaque(int dir_fd, const std::string& display) const;
+  [[nodiscard]] static bool is_overlay_xattr(std::string_view key) noexcept;
+
   void make_dir(archive_entry* e, const std::vector<std::string>& parts, int parent,
                 const std::string& display);
   void make_file(archive* a, archive_entry* e, int parent, const std::string& name,
@@ -84,6 +91,10 @@ class LayerApplier {
   // whiteouts and opaque markers, which apply to lower layers only, spare them.
   std::unordered_set<std::string> m_created;
   std::vector<DeferredDir> m_dirs;
+  // Overlay mode: paths whose lower object this layer hides (".wh.NAME" -> NAME) and
+  // directories whose lower content it hides (".wh..wh..opq"), applied in finish().
+  std::vector<std::vector<std::string>> m_overlay_whiteouts;
+  std::vector<std::vector<std::string>> m_overlay_opaque;
   UnpackStats m_stats;
 };
 

@@ -24,12 +24,24 @@ struct UnpackOptions {
   /// Decompress gzip/zstd on a second thread while this one writes files (as
   /// `zstd -dc | tar -x` does); false lets libarchive decompress inline.
   bool pipeline_decompression = true;
+  /// Unpack the layer as ONE overlayfs layer directory (a snapshot to be used as an overlay
+  /// lower dir) instead of applying it onto lower content. `root` must then be empty.
+  /// ".wh.NAME" becomes an overlay whiteout (character device 0:0 named NAME; needs root,
+  /// or Linux 5.8+ for an unprivileged caller) unless this layer itself has NAME: a file of
+  /// the layer simply stays, a directory of the layer is marked opaque. ".wh..wh..opq" marks
+  /// its directory opaque (xattr "trusted.overlay.opaque"="y"). Markers are applied after
+  /// all entries, so their position in the tar does not matter. Overlay xattrs carried by
+  /// entries (trusted.overlay.*, user.overlay.*) are dropped: they would steer overlayfs.
+  bool overlay_whiteouts = false;
+  /// With overlay_whiteouts: write the opaque marker as "user.overlay.opaque" (overlayfs
+  /// mounted with `userxattr`, as rootless sandboxes do) instead of "trusted.overlay.opaque".
+  bool overlay_userxattr = false;
 };
 
 struct UnpackStats {
   std::uint64_t entries = 0;
-  std::uint64_t bytes = 0;     // regular file bytes written
-  std::uint64_t whiteouts = 0;
+  std::uint64_t bytes = 0;      // regular file bytes written
+  std::uint64_t whiteouts = 0;  // ".wh." entries (whiteouts and opaque markers)
 };
 
 /// Applies one layer read from `layer` (compressed as `media_type` says: tar, +gzip, +zstd,

@@ -1,7 +1,7 @@
 // Blob GET/HEAD (with single byte ranges) and DELETE.
 //
-// Bytes are streamed from the store file through an httplib content provider with pread,
-// so a response never holds more than one 256 KiB chunk in memory. httplib's own Range
+// Bytes are streamed from the store file through an httplib content provider with pread
+// into one buffer per response, so a response never holds more than 256 KiB in memory. httplib's own Range
 // handling is disabled by the router (it would also slice error bodies); ranges are parsed
 // here: "bytes=a-b", "bytes=a-" and "bytes=-n" give 206 with Content-Range; anything else
 // (several ranges, a start past the end, bad syntax) gives 416 with "Content-Range:
@@ -151,9 +151,15 @@ void get_blob(Context& ctx, Call& call, const std::string& repo, const std::stri
   const std::uint64_t length = range.last - range.first + 1;
   res.set_content_provider(
       static_cast<std::size_t>(length), "application/octet-stream",
-      [fd, start, path](std::size_t offset, std::size_t want, httplib::DataSink& sink) {
-        std::vector<char> buf(std::min(want, k_chunk));
-        const ssize_t n = ::pread(fd->get(), buf.data(), buf.size(),
+      [fd, start, buffer = std::make_shared<std::vector<char>>()](
+          std::size_t offset, std::size_t want, httplib::DataSink& sink) {
+        // One buffer per response, allocated on first use: a fresh 256 KiB allocation per
+        // chunk is an mmap/munmap pair and 64 page faults each time.
+        if (buffer->empty()) {
+          buffer->resize(std::min(want, k_chunk));
+        }
+        auto& buf = *buffer;
+        const ssize_t n = ::pread(fd->get(), buf.data(), std::min(buf.size(), want),
                                   static_cast<off_t>(start + offset));
         if (n <= 0) {
           return false;  // I/O error or the file shrank: abort the connection

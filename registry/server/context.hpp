@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "cache/store.hpp"
@@ -20,8 +21,16 @@
 #include "registry/server/errors.hpp"
 #include "registry/server/metadata.hpp"
 #include "registry/server/server.hpp"
+#include "util/hash.hpp"
 
 namespace strata::registry {
+
+/// The running digest of an upload session's first `offset` bytes, kept in memory between
+/// the requests of the session so that completion does not read the file again. Move-only.
+struct UploadHash {
+  util::Hasher hasher;
+  std::uint64_t offset = 0;
+};
 
 /// State shared by all handlers. Thread-safe: the store and metadata are, and upload
 /// sessions are serialised by upload_lock().
@@ -37,8 +46,19 @@ struct Context {
   /// A mutex serialising requests on one upload session (striped by id).
   std::mutex& upload_lock(std::string_view uuid);
 
+  /// Takes the running hash of session `uuid` out of the table; nullopt when there is none
+  /// (after a restart or an error: the caller re-hashes the file). The caller holds
+  /// upload_lock(uuid). Thread-safe.
+  std::optional<UploadHash> take_upload_hash(const std::string& uuid);
+  /// Keeps `hash` for the session's next request. Thread-safe.
+  void keep_upload_hash(const std::string& uuid, UploadHash hash);
+  /// Forgets the session's running hash (session finished, cancelled or expired).
+  void drop_upload_hash(const std::string& uuid);
+
  private:
   std::array<std::mutex, 64> m_upload_locks;
+  std::mutex m_hash_mutex;  // guards m_hashes
+  std::unordered_map<std::string, UploadHash> m_hashes;
 };
 
 /// Query parameters decoded from the request target: %XX is decoded, '+' is kept as is

@@ -158,6 +158,9 @@ void collect_repository(Metadata& meta, const cache::Store& store, const std::st
   const auto tags = meta.list_tag_targets(repo);
   const auto referrers = meta.list_referrer_links(repo);
   const RepoMark mark = mark_repository(store, repo, manifests, links, tags, referrers, cut);
+  if (opts.after_mark) {
+    opts.after_mark(repo);
+  }
   if (!mark.problems.empty()) {
     report.warnings.push_back("repository " + repo + ": nothing collected because " +
                               mark.problems.front() +

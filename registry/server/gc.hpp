@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -29,6 +30,9 @@ struct GcOptions {
   /// How long GC waits before unlinking the files it moved aside, re-checking that no
   /// push linked one of them meanwhile (see gc.cpp, "Store sweep").
   std::chrono::milliseconds settle = std::chrono::milliseconds(1000);
+  /// Test hook: called with a repository's name after its mark and before its sweep, so
+  /// that tests can push while GC holds a stale mark. Empty in production.
+  std::function<void(const std::string& repo)> after_mark;
 };
 
 /// One removed (or, with dry_run, removable) object.

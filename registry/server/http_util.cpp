@@ -75,6 +75,27 @@ std::mutex& Context::upload_lock(std::string_view uuid) {
   return m_upload_locks[std::hash<std::string_view>{}(uuid) % m_upload_locks.size()];
 }
 
+std::optional<UploadHash> Context::take_upload_hash(const std::string& uuid) {
+  std::lock_guard lock(m_hash_mutex);
+  const auto it = m_hashes.find(uuid);
+  if (it == m_hashes.end()) {
+    return std::nullopt;
+  }
+  std::optional<UploadHash> out(std::move(it->second));
+  m_hashes.erase(it);
+  return out;
+}
+
+void Context::keep_upload_hash(const std::string& uuid, UploadHash hash) {
+  std::lock_guard lock(m_hash_mutex);
+  m_hashes.insert_or_assign(uuid, std::move(hash));
+}
+
+void Context::drop_upload_hash(const std::string& uuid) {
+  std::lock_guard lock(m_hash_mutex);
+  m_hashes.erase(uuid);
+}
+
 Query::Query(std::string_view target) {
   const auto q = target.find('?');
   if (q == std::string_view::npos) {

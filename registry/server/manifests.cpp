@@ -4,7 +4,17 @@
 // (manifest_check.hpp), checks that every referenced blob or child manifest is in the
 // repository (subject excepted, as the spec requires), stores the exact bytes in the store
 // under their digest and records manifest, tags and referrers entry in one transaction.
+//
+// Re-pushing a manifest that is already stored (a tag moved back, an index pushed again)
+// renews the GC leases of everything it keeps alive, before it is recorded: the reference
+// check touches the links of its direct references, the links below child manifests the
+// repository holds are touched too (an index's children's config and layers, recursively,
+// as GC's mark descends), and the manifest's own bytes are stored again through the store,
+// which refreshes their row. A GC whose mark ran before the PUT re-checks every removal
+// against those times (gc.cpp), so it keeps them; what it removed before the PUT is
+// reported as MANIFEST_BLOB_UNKNOWN instead of leaving a manifest with missing blobs.
 #include <charconv>
+#include <set>
 
 #include "oci/reference.hpp"
 #include "registry/server/context.hpp"
@@ -82,6 +92,67 @@ std::string read_manifest_body(Call& call) {
   return body;
 }
 
+/// True when `repo` links `digest` and the store holds it; refreshes the link's lease.
+bool present(Context& ctx, const std::string& repo, const std::string& digest) {
+  const auto d = oci::Digest::try_parse(digest);
+  return ctx.meta.blob_linked(repo, digest) && d && ctx.store.has_blob(*d);
+}
+
+/// Renews the leases of everything below the manifests among `references` that `repo`
+/// holds (see the top of this file). `references` themselves were checked and touched.
+/// Returns the digests below them that are gone.
+std::vector<std::string> refresh_descendants(Context& ctx, const std::string& repo,
+                                             const std::vector<std::string>& references) {
+  std::set<std::string> seen(references.begin(), references.end());
+  std::vector<std::string> pending(references.begin(), references.end());
+  std::vector<std::string> gone;
+  while (!pending.empty()) {
+    const std::string digest = std::move(pending.back());
+    pending.pop_back();
+    const auto rec = ctx.meta.find_manifest(repo, digest);
+    const auto parsed = oci::Digest::try_parse(digest);
+    if (!rec || !parsed) {
+      continue;  // a blob, not a manifest
+    }
+    ManifestInfo child;
+    try {
+      child = inspect_manifest(ctx.store.read_blob(*parsed), rec->media_type);
+    } catch (const ApiError&) {
+      continue;  // was valid when pushed; fsck reports a damaged one
+    } catch (const util::Error& e) {
+      if (e.kind() != util::ErrorKind::NotFound) {
+        throw;
+      }
+      gone.push_back(digest);
+      continue;
+    }
+    for (auto& ref : child.references) {
+      if (!seen.insert(ref).second) {
+        continue;
+      }
+      if (present(ctx, repo, ref)) {
+        pending.push_back(std::move(ref));
+      } else {
+        gone.push_back(std::move(ref));
+      }
+    }
+  }
+  return gone;
+}
+
+/// Stores the manifest bytes, or refreshes the row of the copy already stored, so that a
+/// concurrent GC keeps them until the manifest is linked.
+void store_manifest_bytes(Context& ctx, const std::string& body, const ManifestInfo& info,
+                          const oci::Digest& digest) {
+  if (digest.algorithm() == "sha256") {
+    ctx.store.put_blob(body, info.media_type);
+    return;
+  }
+  auto writer = ctx.store.begin_blob(info.media_type, *digest.hash_algorithm());
+  writer.write(body);
+  writer.commit(digest);
+}
+
 }  // namespace
 
 void get_manifest(Context& ctx, Call& call, const std::string& repo, const std::string& ref) {
@@ -128,8 +199,7 @@ void put_manifest(Context& ctx, Call& call, const std::string& repo, const std::
 
   nlohmann::json missing = nlohmann::json::array();
   for (const auto& ref_digest : info.references) {
-    const auto d = oci::Digest::try_parse(ref_digest);
-    if (!ctx.meta.blob_linked(repo, ref_digest) || !d || !ctx.store.has_blob(*d)) {
+    if (!present(ctx, repo, ref_digest)) {
       missing.push_back(ref_digest);
     }
   }
@@ -140,12 +210,17 @@ void put_manifest(Context& ctx, Call& call, const std::string& repo, const std::
                        " (first: " + missing[0].get<std::string>() + "); push them first",
                    {{"digests", missing}});
   }
-
-  if (!ctx.store.has_blob(digest)) {
-    auto writer = ctx.store.begin_blob(info.media_type, algorithm);
-    writer.write(body);
-    writer.commit(digest);
+  const auto gone = refresh_descendants(ctx, repo, info.references);
+  if (!gone.empty()) {
+    throw ApiError(400, ErrorCode::ManifestBlobUnknown,
+                   "manifest " + digest.str() + " references manifests whose own blobs are no " +
+                       "longer in repository " + repo + " (" + std::to_string(gone.size()) +
+                       ", first: " + gone.front() +
+                       ", removed by garbage collection); push those manifests again first",
+                   {{"digests", gone}});
   }
+
+  store_manifest_bytes(ctx, body, info, digest);
   ManifestPut put;
   put.repo = repo;
   put.digest = digest.str();

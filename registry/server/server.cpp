@@ -13,6 +13,7 @@
 #include "registry/server/auth_gate.hpp"
 #include "registry/server/context.hpp"
 #include "registry/server/routes.hpp"
+#include "registry/server/worker_pool.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
 
@@ -109,7 +110,8 @@ struct Server::Impl {
 
 void Server::Impl::configure() {
   const std::size_t threads = std::max<std::size_t>(ctx.options.threads, 2);
-  http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  const std::size_t max_threads = std::max(threads, ctx.options.max_threads);
+  http.new_task_queue = [threads, max_threads] { return new WorkerPool(threads, max_threads); };
   http.set_read_timeout(ctx.options.io_timeout.count());
   http.set_write_timeout(ctx.options.io_timeout.count());
   http.set_keep_alive_timeout(ctx.options.keep_alive_timeout.count());

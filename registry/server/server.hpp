@@ -36,7 +36,11 @@ struct ServerOptions {
   int port = 5000;                      // 0: any free port (see Server::port())
   std::chrono::seconds upload_expiry = std::chrono::hours(24);  // idle upload sessions
   std::size_t max_uploads = 1000;       // open upload sessions; more -> 429 TOOMANYREQUESTS
-  std::size_t threads = 16;             // worker threads (concurrent requests)
+  /// Worker threads started with the server. httplib holds a thread per open connection
+  /// (idle keep-alive included), so the pool grows when every thread is busy, up to
+  /// max(threads, max_threads) (see worker_pool.hpp).
+  std::size_t threads = 16;
+  std::size_t max_threads = 512;        // cap on connections served at once
   std::chrono::seconds io_timeout = std::chrono::seconds(60);   // per read/write on a socket
   std::chrono::seconds keep_alive_timeout = std::chrono::seconds(10);  // idle connection
   bool access_log = false;              // one line per request on stderr

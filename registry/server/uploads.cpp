@@ -5,9 +5,19 @@
 // <root>/uploads/<uuid> holding the bytes received so far. Each PATCH truncates the file
 // to the recorded offset (dropping bytes a crash may have left past it), appends the body,
 // fdatasyncs and records the new offset, so a session survives a restart of the server.
-// Completion streams the file into the store, which hashes it and publishes the blob only
-// when it matches the digest the client named; on a mismatch nothing is stored and the
-// session is dropped. Requests on one session are serialised by a striped mutex.
+//
+// The bytes are hashed as they are written: the running hash of each session is kept in
+// memory (Context::take_upload_hash) together with the offset it covers. OpenSSL's hash
+// state cannot be saved portably, so after a restart, an error half way through a request,
+// or a completion with another algorithm than the session's, the file is re-hashed from
+// disk up to the recorded offset (rare; the page cache usually still holds it). Completion
+// compares the hash with the digest the client named and, on a match, publishes the upload
+// file itself into the store (fsync + rename, Store::adopt_blob): no byte is copied. On a
+// mismatch nothing is stored and the session is dropped. When uploads/ is not on the
+// store's filesystem, the file is copied into the store instead. Requests on one session
+// are serialised by a striped mutex.
+//
+// Bodies arrive from httplib in pieces of 4 KiB; they are gathered into 1 MiB writes.
 //
 // Mount without `from`: the blob is mounted when a repository holds it; with auth on, the
 // gate (auth_gate.cpp) restricts the candidates to repositories the caller may read.
@@ -69,6 +79,7 @@ std::filesystem::path upload_path(const Context& ctx, const UploadRecord& rec) {
 }
 
 void remove_session(Context& ctx, const UploadRecord& rec) {
+  ctx.drop_upload_hash(rec.uuid);
   ctx.meta.delete_upload(rec.uuid);
   std::error_code ec;
   std::filesystem::remove(upload_path(ctx, rec), ec);
@@ -126,11 +137,113 @@ ApiError range_error(const std::string& repo, const UploadRecord& rec, const std
   return err;
 }
 
+constexpr std::size_t k_write_buffer = 1024 * 1024;
+
+util::HashAlgorithm algorithm_of(const std::string& name) {
+  return name == "sha512" ? util::HashAlgorithm::Sha512 : util::HashAlgorithm::Sha256;
+}
+
+/// Writes a request body to an upload file through a 1 MiB buffer and feeds exactly the
+/// bytes that reached the file to `hash` (when given). Not thread-safe.
+class UploadWriter {
+ public:
+  /// `start`: the file offset of the first byte this writer writes.
+  UploadWriter(int fd, const std::filesystem::path& path, UploadHash* hash,
+               std::uint64_t start = 0)
+      : m_fd(fd), m_path(path), m_hash(hash), m_start(start) {
+    m_buffer.reserve(k_write_buffer);
+  }
+  void write(const char* data, std::size_t size) {
+    if (m_buffer.size() + size > k_write_buffer) {
+      flush();
+    }
+    if (size >= k_write_buffer) {
+      emit(data, size);
+      return;
+    }
+    m_buffer.append(data, size);
+  }
+  void flush() {
+    if (!m_buffer.empty()) {
+      emit(m_buffer.data(), m_buffer.size());
+      m_buffer.clear();
+    }
+  }
+  /// Bytes written to the file so far (not counting the buffer).
+  [[nodiscard]] std::uint64_t written() const noexcept { return m_written; }
+
+ private:
+  void emit(const char* data, std::size_t size) {
+    util::write_all(m_fd, data, size, m_path.string());
+    if (m_hash != nullptr) {
+      m_hash->hasher.update(data, size);
+      m_hash->offset += size;
+    }
+    m_written += size;
+    // Start writing back what arrived so far, without waiting for it: the fdatasync at the
+    // end of the request (and the fsync on completion) then only waits for the tail
+    // instead of the whole body, and the disk works while the network delivers.
+    if (m_written - m_kicked >= k_writeback_step) {
+      (void)::sync_file_range(m_fd, static_cast<off_t>(m_start + m_kicked),
+                              static_cast<off_t>(m_written - m_kicked), SYNC_FILE_RANGE_WRITE);
+      m_kicked = m_written;
+    }
+  }
+
+  static constexpr std::uint64_t k_writeback_step = 8 * 1024 * 1024;
+
+  int m_fd;
+  const std::filesystem::path& m_path;
+  UploadHash* m_hash;
+  std::string m_buffer;
+  std::uint64_t m_start;
+  std::uint64_t m_written = 0;
+  std::uint64_t m_kicked = 0;  // bytes whose writeback was started
+};
+
+/// The running hash of the session's first rec.offset bytes with `algorithm`: the one kept
+/// in memory when it covers exactly those bytes, else computed from the upload file.
+UploadHash session_hash(Context& ctx, const UploadRecord& rec, util::HashAlgorithm algorithm) {
+  auto kept = ctx.take_upload_hash(rec.uuid);
+  if (kept && kept->offset == rec.offset && kept->hasher.algorithm() == algorithm) {
+    return std::move(*kept);
+  }
+  UploadHash hash{util::Hasher(algorithm), 0};
+  const std::filesystem::path path = upload_path(ctx, rec);
+  util::Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) {
+    util::fail_errno("cannot open upload file " + path.string() + " to hash it");
+  }
+  std::string buf(k_write_buffer, '\0');
+  while (hash.offset < rec.offset) {
+    const auto want = static_cast<std::size_t>(
+        std::min<std::uint64_t>(buf.size(), rec.offset - hash.offset));
+    const ssize_t n = ::pread(fd.get(), buf.data(), want, static_cast<off_t>(hash.offset));
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n < 0) {
+      util::fail_errno("cannot read upload file " + path.string());
+    }
+    if (n == 0) {
+      util::fail(util::ErrorKind::Corruption,
+                 "upload file " + path.string() + " holds " + std::to_string(hash.offset) +
+                     " bytes but upload " + rec.uuid + " recorded " + std::to_string(rec.offset) +
+                     "; cancel it and upload again");
+    }
+    hash.hasher.update(buf.data(), static_cast<std::size_t>(n));
+    hash.offset += static_cast<std::uint64_t>(n);
+  }
+  return hash;
+}
+
 /// Appends the request body (if any) to the session file. Returns the new offset, which
 /// is also recorded in the database (even when the body breaks off half way, so that the
 /// client can resume from what arrived).
+/// `hash` (covering the first rec.offset bytes) follows the bytes appended; after an
+/// exception it is out of step with the file and must be dropped.
 std::uint64_t append_body(Context& ctx, Call& call, const std::string& repo,
-                          const UploadRecord& rec) {
+                          const UploadRecord& rec, UploadHash& hash) {
   std::optional<std::uint64_t> expected;
   const std::string content_range = call.req.get_header_value("Content-Range");
   if (!content_range.empty()) {
@@ -166,7 +279,7 @@ std::uint64_t append_body(Context& ctx, Call& call, const std::string& repo,
   if (::ftruncate(fd.get(), start) != 0 || ::lseek(fd.get(), start, SEEK_SET) != start) {
     util::fail_errno("cannot position upload file " + path.string());
   }
-  std::uint64_t written = 0;
+  UploadWriter writer(fd.get(), path, &hash, rec.offset);
   const auto record = [&](std::uint64_t offset) {
     if (::fdatasync(fd.get()) != 0) {
       util::fail_errno("cannot sync upload file " + path.string());
@@ -174,19 +287,21 @@ std::uint64_t append_body(Context& ctx, Call& call, const std::string& repo,
     ctx.meta.set_upload_offset(rec.uuid, offset, ctx.now());
   };
   try {
-    call.read_body(
-        [&](const char* data, std::size_t size) {
-          util::write_all(fd.get(), data, size, path.string());
-          written += size;
-        },
-        ErrorCode::BlobUploadInvalid);
+    call.read_body([&](const char* data, std::size_t size) { writer.write(data, size); },
+                   ErrorCode::BlobUploadInvalid);
+    writer.flush();
   } catch (...) {
     try {
-      record(rec.offset + written);
+      writer.flush();
+    } catch (...) {  // what reached the file is recorded below
+    }
+    try {
+      record(rec.offset + writer.written());
     } catch (...) {  // the original error is the one to report
     }
     throw;
   }
+  const std::uint64_t written = writer.written();
   if (expected && written != *expected) {
     if (::ftruncate(fd.get(), start) != 0) {
       util::fail_errno("cannot truncate upload file " + path.string());
@@ -199,9 +314,17 @@ std::uint64_t append_body(Context& ctx, Call& call, const std::string& repo,
   return rec.offset + written;
 }
 
-/// Streams `file` into the store, verifying it against `digest`. Throws 400 DIGEST_INVALID
-/// on a mismatch (nothing is stored).
-void publish(Context& ctx, const std::filesystem::path& file, const oci::Digest& digest) {
+ApiError digest_mismatch(const oci::Digest& digest, const std::string& detail) {
+  return ApiError(400, ErrorCode::DigestInvalid,
+                  "the uploaded content does not match digest " + digest.str() + ": " + detail +
+                      "; nothing was stored",
+                  {{"digest", digest.str()}});
+}
+
+/// Streams `file` into the store, verifying it against `digest` (the fallback when the
+/// upload file cannot be renamed into the store). Throws 400 DIGEST_INVALID on a mismatch
+/// (nothing is stored).
+void copy_into_store(Context& ctx, const std::filesystem::path& file, const oci::Digest& digest) {
   auto writer = ctx.store.begin_blob(std::string(k_octet), *digest.hash_algorithm());
   util::FileSource source(file);
   util::copy_stream(source, writer);
@@ -209,12 +332,26 @@ void publish(Context& ctx, const std::filesystem::path& file, const oci::Digest&
     writer.commit(digest);
   } catch (const util::Error& e) {
     if (e.kind() == util::ErrorKind::Corruption) {
-      throw ApiError(400, ErrorCode::DigestInvalid,
-                     "the uploaded content does not match digest " + digest.str() + ": " +
-                         e.what() + "; nothing was stored",
-                     {{"digest", digest.str()}});
+      throw digest_mismatch(digest, e.what());
     }
     throw;
+  }
+}
+
+/// Publishes a complete upload file whose content `hash` covers: checks the digest, then
+/// renames the file into the store (or copies it across filesystems). Throws 400
+/// DIGEST_INVALID on a mismatch (nothing is stored, the file is left for the caller).
+void publish(Context& ctx, const std::filesystem::path& file, UploadHash& hash,
+             const oci::Digest& digest) {
+  const std::string size = std::to_string(hash.offset);
+  const auto actual = oci::Digest::from_hex(hash.hasher.algorithm(), hash.hasher.finish_hex());
+  if (actual != digest) {
+    throw digest_mismatch(digest, "the " + size + " bytes received hash to " + actual.str());
+  }
+  if (ctx.store.same_filesystem(file)) {
+    ctx.store.adopt_blob(file, digest, std::string(k_octet));
+  } else {
+    copy_into_store(ctx, file, digest);
   }
 }
 
@@ -263,18 +400,18 @@ void monolithic_post(Context& ctx, Call& call, const std::string& repo,
                      const std::string& digest_text) {
   const oci::Digest digest = parse_digest_param(digest_text, true);
   ScratchFile scratch(ctx.uploads_dir() / new_uuid());
+  UploadHash hash{util::Hasher(*digest.hash_algorithm()), 0};
   {
     util::Fd fd(::open(scratch.path().c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
     if (!fd) {
       util::fail_errno("cannot create upload file " + scratch.path().string());
     }
-    call.read_body(
-        [&](const char* data, std::size_t size) {
-          util::write_all(fd.get(), data, size, scratch.path().string());
-        },
-        ErrorCode::BlobUploadInvalid);
+    UploadWriter writer(fd.get(), scratch.path(), &hash);
+    call.read_body([&](const char* data, std::size_t size) { writer.write(data, size); },
+                   ErrorCode::BlobUploadInvalid);
+    writer.flush();
   }
-  publish(ctx, scratch.path(), digest);
+  publish(ctx, scratch.path(), hash, digest);
   blob_created(ctx, call, repo, digest);
 }
 
@@ -327,7 +464,9 @@ void patch_upload(Context& ctx, Call& call, const std::string& repo, const std::
   check_repository(repo);
   std::lock_guard lock(ctx.upload_lock(uuid));
   const UploadRecord rec = load_session(ctx, repo, uuid);
-  const std::uint64_t offset = append_body(ctx, call, repo, rec);
+  UploadHash hash = session_hash(ctx, rec, algorithm_of(rec.algorithm));
+  const std::uint64_t offset = append_body(ctx, call, repo, rec, hash);
+  ctx.keep_upload_hash(uuid, std::move(hash));
   call.res.status = 202;
   progress_headers(call.res, repo, uuid, offset);
 }
@@ -343,9 +482,10 @@ void put_upload(Context& ctx, Call& call, const std::string& repo, const std::st
   const oci::Digest digest = parse_digest_param(*digest_text, true);
   std::lock_guard lock(ctx.upload_lock(uuid));
   const UploadRecord rec = load_session(ctx, repo, uuid);
-  append_body(ctx, call, repo, rec);
+  UploadHash hash = session_hash(ctx, rec, *digest.hash_algorithm());
+  append_body(ctx, call, repo, rec, hash);
   try {
-    publish(ctx, upload_path(ctx, rec), digest);
+    publish(ctx, upload_path(ctx, rec), hash, digest);
   } catch (const ApiError&) {
     remove_session(ctx, rec);  // a wrong digest ends the session; the client starts over
     throw;

@@ -110,6 +110,31 @@ STRATA_HOME=$WORK/store2 strata --json build "$P" --locked >"$WORK/b3.json"
   fail "an empty store gave another manifest: not reproducible"
 pass "reproducible: the same manifest from an empty store"
 
+# --- layer splitting ----------------------------------------------------------------------
+# A tiny budget splits the debian layers into parts; the image's filesystem stays the same.
+cp "$P/strata.toml" "$WORK/unsplit.toml"
+sed -i 's/^name = "fixture-image"$/name = "fixture-image"\nlayer_budget = 4096/' "$P/strata.toml"
+strata lock "$P" >/dev/null
+strata --json build "$P" --locked >"$WORK/split.json" 2>"$WORK/split.err" ||
+  fail "split build failed: $(cat "$WORK/split.err")"
+N=$(json_get "$WORK/split.json" 'len(d["layers"])')
+[ "$N" -gt 3 ] || fail "a 4096-byte budget did not split the debian layers ($N layers)"
+json_get "$WORK/split.json" '"\n".join(l["created_by"] for l in d["layers"])' >"$WORK/history"
+grep -q 'part 2/' "$WORK/history" || fail "split layers are not named as parts: $(cat "$WORK/history")"
+mkdir "$WORK/split-root"
+for i in $(seq 0 $((N - 1))); do
+  D=$(json_get "$WORK/split.json" "d['layers'][$i]['digest']")
+  strata layer unpack "$STRATA_HOME/blobs/sha256/${D#sha256:}" "$WORK/split-root" >/dev/null
+done
+diff -r --no-dereference "$WORK/root" "$WORK/split-root" >&2 ||
+  fail "the split image's filesystem differs from the unsplit one"
+strata --json build "$P" --locked >"$WORK/split2.json"
+[ "$(json_get "$WORK/split2.json" 'all(l["cached"] for l in d["layers"])')" = True ] ||
+  fail "a split layer was rebuilt although nothing changed"
+cp "$WORK/unsplit.toml" "$P/strata.toml"
+strata lock "$P" >/dev/null
+pass "a layer over the budget is split into parts with the same filesystem, cached as a whole"
+
 # --- bad input ------------------------------------------------------------------------------
 layers_in_store() {
   strata --json cache ls |

@@ -4,7 +4,9 @@
 // in tests/integration/test_sbom.sh.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "builder/debian_stack.hpp"
 #include "builder/sbom.hpp"
@@ -273,4 +275,31 @@ TEST_CASE("sbom: a lock that disagrees or an image of another recipe is refused"
   Fixture h;
   e = test::catch_error([&] { (void)builder::collect_inventory(h.recipe, nullptr, h.result); });
   CHECK(e.kind() == util::ErrorKind::Conflict);
+}
+
+TEST_CASE("sbom: a layer written in parts keeps its name but no single digest",
+          "[builder][sbom]") {
+  Fixture f;
+  // base/os -> 1 image layer; Proj's "apps" layer written as two parts.
+  const char* owners[] = {"base", "Proj", "Proj", "Proj"};
+  f.result.layers.clear();
+  for (int i = 0; i < 4; ++i) {
+    builder::BuiltLayer l;
+    l.digest = oci::Digest::of("part" + std::to_string(i));
+    l.recipe = owners[i];
+    f.result.layers.push_back(l);
+  }
+  const auto inv = f.inventory();
+  const auto& attr = inv.packages[0];  // in base/os: still exact
+  CHECK(attr.layer.exact);
+  CHECK(attr.layer.digest == f.result.layers[0].digest);
+  const auto& hello = inv.packages[2];
+  CHECK(hello.layer.name == "Proj/apps");
+  CHECK_FALSE(hello.layer.exact);
+  const json doc = json::parse(builder::cyclonedx_json(inv));
+  const json* c = find_by(doc["components"], "name", "hello");
+  REQUIRE(c != nullptr);
+  CHECK((*c)["properties"].size() == 3);  // layer, archive, path: no digest or index
+  CHECK(builder::spdx_json(inv).find("layer Proj/apps (written as several image layers)") !=
+        std::string::npos);
 }
