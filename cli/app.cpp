@@ -56,6 +56,7 @@ int run(int argc, char** argv) {
   register_login(app, global);
   register_lock(app, global);
   register_plan(app, global);
+  register_run(app, global);
   register_sbom(app, global);
   register_diff(app, global);
   register_outdated(app, global);

@@ -36,6 +36,7 @@ void register_tags(CLI::App& app, GlobalOptions& global);
 void register_login(CLI::App& app, GlobalOptions& global);  // login and logout
 void register_lock(CLI::App& app, GlobalOptions& global);   // lock and why
 void register_plan(CLI::App& app, GlobalOptions& global);
+void register_run(CLI::App& app, GlobalOptions& global);
 void register_sbom(CLI::App& app, GlobalOptions& global);      // cli/cmd_sbom.cpp
 void register_diff(CLI::App& app, GlobalOptions& global);      // cli/cmd_diff.cpp
 void register_outdated(CLI::App& app, GlobalOptions& global);  // cli/cmd_outdated.cpp
