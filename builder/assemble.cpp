@@ -39,7 +39,8 @@ oci::RuntimeConfig runtime_config(const ConfigSpec& config) {
 
 AssembledImage assemble_image(const Recipe& recipe, const std::vector<BuiltLayer>& layers,
                               std::int64_t source_date_epoch,
-                              const std::optional<std::pair<std::string, oci::Digest>>& base) {
+                              const std::optional<std::pair<std::string, oci::Digest>>& base,
+                              const std::map<std::string, std::string>& extra_annotations) {
   const ConfigSpec spec = effective_config(recipe);
   const oci::Platform platform = oci::Platform::host();
 
@@ -82,6 +83,9 @@ AssembledImage assemble_image(const Recipe& recipe, const std::vector<BuiltLayer
   if (base) {
     ann["org.opencontainers.image.base.name"] = base->first;
     ann["org.opencontainers.image.base.digest"] = base->second.str();
+  }
+  for (const auto& [k, v] : extra_annotations) {
+    ann[k] = v;
   }
   for (const auto& [k, v] : spec.annotations) {
     ann[k] = v;

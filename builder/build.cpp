@@ -283,11 +283,11 @@ std::int64_t source_date_epoch_of(const Recipe& recipe, const BuildOptions& opti
   return recipe.effective_source_date_epoch(options.env_source_date_epoch);
 }
 
-ImageBuild build_image(BuildContext& ctx, const Recipe& recipe) {
+ImageBuild build_image(BuildContext& ctx, const Recipe& recipe, bool top) {
   ImageBuild img;
   std::optional<std::pair<std::string, oci::Digest>> base;
   if (recipe.parent) {
-    ImageBuild parent = build_image(ctx, *recipe.parent);
+    ImageBuild parent = build_image(ctx, *recipe.parent, false);
     img.layers = std::move(parent.layers);
     base.emplace(recipe.parent->name, parent.image.manifest);
   }
@@ -297,7 +297,14 @@ ImageBuild build_image(BuildContext& ctx, const Recipe& recipe) {
     img.layers.insert(img.layers.end(), std::make_move_iterator(built.begin()),
                       std::make_move_iterator(built.end()));
   }
-  img.image = assemble_image(recipe, img.layers, sde, base);
+  std::map<std::string, std::string> extra;
+  if (top) {
+    extra = ctx.options.annotations;
+    if (ctx.options.lock != nullptr && ctx.options.lock->archive) {
+      extra["dev.strata.lock.digest"] = ctx.options.lock->digest().str();
+    }
+  }
+  img.image = assemble_image(recipe, img.layers, sde, base, extra);
   return img;
 }
 
@@ -362,7 +369,13 @@ BuildResult build(const Recipe& recipe, cache::Store& store, const BuildOptions&
       ctx.locked[debian[i].layer] = &options.lock->layers[i];
     }
   }
-  ImageBuild img = build_image(ctx, recipe);
+  ImageBuild img = build_image(ctx, recipe, true);
+  if (img.layers.size() > k_max_image_layers) {
+    util::fail(util::ErrorKind::InvalidInput,
+               recipe.file.string() + ": the image would have " + std::to_string(img.layers.size()) +
+                   " layers; at most " + std::to_string(k_max_image_layers) +
+                   " are allowed (merge layers, or raise layer_budget)");
+  }
 
   BuildResult result;
   result.name = recipe.name;

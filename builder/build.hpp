@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -63,6 +64,10 @@ struct BuildOptions {
   debian::FetchOptions fetch;
   /// Receives the output of sandboxed commands (configure, run steps) as it comes.
   std::function<void(std::string_view)> on_output;
+  /// Extra manifest annotations of the built image (not of its parents), e.g.
+  /// org.opencontainers.image.source / .revision from `strata build --source/--revision`.
+  /// The lock's digest is added as dev.strata.lock.digest when a lock is used.
+  std::map<std::string, std::string> annotations;
 };
 
 /// An assembled image: config and manifest documents with their digests.
@@ -92,7 +97,8 @@ BuildResult build(const Recipe& recipe, cache::Store& store, const BuildOptions&
 /// the recipe has `from`. Pure function.
 AssembledImage assemble_image(const Recipe& recipe, const std::vector<BuiltLayer>& layers,
                               std::int64_t source_date_epoch,
-                              const std::optional<std::pair<std::string, oci::Digest>>& base);
+                              const std::optional<std::pair<std::string, oci::Digest>>& base,
+                              const std::map<std::string, std::string>& extra_annotations = {});
 
 /// The recipe's runtime config merged down its `from` chain (the child wins).
 ConfigSpec effective_config(const Recipe& recipe);

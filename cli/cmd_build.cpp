@@ -31,6 +31,8 @@ struct BuildArgs {
   std::string tag;
   bool locked = false;
   bool verbose = false;
+  std::string source;
+  std::string revision;
   ArchiveFlags archive;
   std::string push;  // --push REF: registry reference to push the image (and its SBOM) to
   RemoteOptions remote;
@@ -95,6 +97,12 @@ void run_build(const BuildArgs& args, const GlobalOptions& global) {
     options.on_output = [](std::string_view text) { std::cerr << text << std::flush; };
   }
   options.env_source_date_epoch = builder::source_date_epoch_from_env();
+  if (!args.source.empty()) {
+    options.annotations["org.opencontainers.image.source"] = args.source;
+  }
+  if (!args.revision.empty()) {
+    options.annotations["org.opencontainers.image.revision"] = args.revision;
+  }
   options.tag = args.tag;
   const bool human = !global.json;
   const bool progress = global.progress();
@@ -228,6 +236,11 @@ void register_build(CLI::App& app, GlobalOptions& global) {
   cmd->add_flag("--locked", args->locked,
                 "Build exactly what strata.lock pins; fail (never resolve) when the lock is "
                 "missing or does not agree with the recipe. What CI should run");
+  cmd->add_option("--source", args->source,
+                  "Annotate the image with its source (org.opencontainers.image.source), e.g. "
+                  "the repository URL");
+  cmd->add_option("--revision", args->revision,
+                  "Annotate the image with its source revision (org.opencontainers.image.revision)");
   cmd->add_flag("-v,--verbose", args->verbose,
                 "Print the output of sandboxed commands (package configuration, run steps)");
   add_archive_flags(cmd, args->archive);
