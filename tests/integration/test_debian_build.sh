@@ -135,6 +135,26 @@ cp "$WORK/unsplit.toml" "$P/strata.toml"
 strata lock "$P" >/dev/null
 pass "a layer over the budget is split into parts with the same filesystem, cached as a whole"
 
+# --- rootless --------------------------------------------------------------------------------
+# The same kind of build as an ordinary user (user namespaces): every owner becomes 0:0.
+require_tools setpriv
+RL=$WORK/rootless
+mkdir -p "$RL/p"
+cp -r "$FIX" "$RL/fix"
+cp "$STRATA_BIN" "$RL/strata"
+sed "s|$FIX|$RL/fix|" "$P/strata.toml" >"$RL/p/strata.toml"
+chmod 755 "$WORK"
+chown -R nobody:nogroup "$RL"
+as_nobody() {
+  setpriv --reuid=nobody --regid=nogroup --clear-groups env HOME="$RL" STRATA_HOME="$RL/store" \
+    STRATA_DEBIAN_MIRROR="file://$RL/fix/archive" "$RL/strata" "$@"
+}
+as_nobody lock "$RL/p" >/dev/null 2>"$WORK/rl.err" || fail "rootless lock: $(cat "$WORK/rl.err")"
+as_nobody --json build "$RL/p" --locked >"$WORK/rl.json" 2>"$WORK/rl.err" ||
+  fail "rootless build: $(tail -20 "$WORK/rl.err")"
+[ "$(json_get "$WORK/rl.json" 'len(d["layers"])')" = 3 ] || fail "rootless build: wrong layer count"
+pass "rootless: the same recipe locks and builds as an ordinary user"
+
 # --- bad input ------------------------------------------------------------------------------
 layers_in_store() {
   strata --json cache ls |
