@@ -12,8 +12,7 @@ namespace fs = std::filesystem;
 
 bool valid_catalog_name(std::string_view name) {
   return !name.empty() && name.size() <= 200 && name.front() != '/' && name.back() != '/' &&
-         name.find("..") == std::string_view::npos &&
-         name.find("//") == std::string_view::npos &&
+         name.find("..") == std::string_view::npos && name.find("//") == std::string_view::npos &&
          name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789._-/") ==
              std::string_view::npos;
 }
@@ -39,8 +38,7 @@ void scan(const fs::path& dir, std::string_view sub, std::map<std::string, Catal
                  "cannot read catalog directory " + root.string() + ": " + ec.message());
     }
     const fs::path rel = it->path().lexically_relative(root);
-    if (sub.empty() && it.depth() == 0 && it->is_directory(ec) &&
-        rel.string() == k_templates_dir) {
+    if (sub.empty() && it.depth() == 0 && it->is_directory(ec) && rel.string() == k_templates_dir) {
       it.disable_recursion_pending();
       continue;
     }
@@ -75,9 +73,13 @@ std::vector<CatalogEntry> list_catalog(const std::vector<fs::path>& dirs) {
   return collect(dirs, "");
 }
 
-std::vector<CatalogEntry> list_catalog() { return list_catalog(catalog_dirs()); }
+std::vector<CatalogEntry> list_catalog() {
+  return list_catalog(catalog_dirs());
+}
 
-std::vector<CatalogEntry> list_templates() { return collect(catalog_dirs(), k_templates_dir); }
+std::vector<CatalogEntry> list_templates() {
+  return collect(catalog_dirs(), k_templates_dir);
+}
 
 fs::path find_template(std::string_view name) {
   if (!valid_catalog_name(name)) {

@@ -21,9 +21,9 @@ inline constexpr std::string_view k_templates_dir = "templates";
 
 /// One catalog recipe file. Value type.
 struct CatalogEntry {
-  std::string name;             // "cuda/12.4-runtime"
-  std::filesystem::path file;   // DIR/cuda/12.4-runtime.toml
-  std::filesystem::path dir;    // the catalog directory it was found in
+  std::string name;            // "cuda/12.4-runtime"
+  std::filesystem::path file;  // DIR/cuda/12.4-runtime.toml
+  std::filesystem::path dir;   // the catalog directory it was found in
 };
 
 /// Every recipe of the catalog directories `dirs` (default: catalog_dirs()), sorted by

@@ -6,10 +6,12 @@
 
 #include <algorithm>
 #include <fstream>
+#include <map>
 #include <set>
 
 #include "builder/debian/archive.hpp"
 #include "builder/debian/installer.hpp"
+#include "builder/debian/relations.hpp"
 #include "builder/debian/sources.hpp"
 #include "builder/sandbox/sandbox.hpp"
 #include "util/error.hpp"
@@ -57,7 +59,7 @@ std::vector<std::pair<std::string, std::string>> seed_upper(const std::vector<fs
       links.emplace_back(dir, target);
     }
   }
-  for (const char* rel : {"var/lib/dpkg/status", "var/lib/dpkg/arch"}) {
+  for (const char* rel : {"var/lib/dpkg/status", "var/lib/dpkg/arch", "var/lib/apt/extended_states"}) {
     const auto found = find_lower(lowers, rel);
     struct stat st {};
     if (found && S_ISREG(found->second.st_mode) && ::lstat((upper / rel).c_str(), &st) != 0) {
@@ -207,9 +209,111 @@ void normalise_shadow(const fs::path& file, std::int64_t sde) {
   }
 }
 
+// apt's record of which packages were installed only as dependencies ("Auto-Installed: 1"),
+// so that `apt-mark showauto` and `apt autoremove` inside the image work as after apt
+// installed them: what the step names, and the priority set it asks for, are manual.
+void write_extended_states(const fs::path& upper, const DebianStep& step,
+                           const std::vector<debian::InstalledPackage>& installed,
+                           const std::string& native_arch) {
+  std::set<std::string> manual;
+  for (const std::string& request : step.packages) {
+    manual.insert(request.substr(0, request.find_first_of(":=( ")));
+  }
+  // With a priority set, the Essential packages and everything they depend on are what a
+  // bootstrap installs first with dpkg (never marked automatic), as mmdebstrap does.
+  if (step.priority != "none") {
+    std::map<std::string, const debian::InstalledPackage*> by_name;
+    std::map<std::string, std::string> provider;
+    for (const auto& pkg : installed) {
+      by_name[pkg.name()] = &pkg;
+      for (const auto& group : debian::parse_provides(pkg.control.get("Provides"))) {
+        for (const auto& rel : group) {
+          provider.emplace(rel.name, pkg.name());
+        }
+      }
+    }
+    std::vector<std::string> todo;
+    for (const auto& pkg : installed) {
+      if (pkg.control.get("Essential") == "yes") {
+        todo.push_back(pkg.name());
+      }
+    }
+    while (!todo.empty()) {
+      const std::string name = todo.back();
+      todo.pop_back();
+      if (!manual.insert(name).second || !by_name.contains(name)) {
+        continue;
+      }
+      const auto& control = by_name[name]->control;
+      for (const char* field : {"Pre-Depends", "Depends"}) {
+        for (const auto& group : debian::parse_relations(control.get(field))) {
+          for (const auto& alt : group) {
+            if (by_name.contains(alt.name)) {
+              todo.push_back(alt.name);
+              break;
+            }
+            if (const auto it = provider.find(alt.name); it != provider.end()) {
+              todo.push_back(it->second);
+              break;
+            }
+          }
+        }
+      }
+    }
+  }
+  const fs::path file = upper / "var/lib/apt/extended_states";
+  std::map<std::pair<std::string, std::string>, std::string> entries;  // (name, arch) -> stanza
+  std::error_code ec;
+  if (fs::exists(file, ec)) {
+    const std::string text = util::read_file(file);
+    std::size_t start = 0;
+    while (start < text.size()) {
+      std::size_t end = text.find("\n\n", start);
+      const std::string stanza = text.substr(start, end == std::string::npos ? std::string::npos : end - start);
+      start = end == std::string::npos ? text.size() : end + 2;
+      auto field = [&](const std::string& name) {
+        const auto at = stanza.find(name + ": ");
+        if (at == std::string::npos || (at != 0 && stanza[at - 1] != '\n')) {
+          return std::string();
+        }
+        const auto value = at + name.size() + 2;
+        return stanza.substr(value, stanza.find('\n', value) - value);
+      };
+      if (!field("Package").empty()) {
+        entries[{field("Package"), field("Architecture")}] = stanza + "\n";
+      }
+    }
+  }
+  bool added = false;
+  for (const auto& pkg : installed) {
+    const std::string& name = pkg.name();
+    const bool essential = pkg.control.get("Essential") == "yes";
+    const std::string priority = pkg.control.get("Priority");
+    const bool in_priority_set =
+        (step.priority == "minbase" && (essential || priority == "required")) ||
+        (step.priority == "important" &&
+         (essential || priority == "required" || priority == "important"));
+    if (manual.contains(name) || in_priority_set) {
+      continue;
+    }
+    const std::string arch = pkg.architecture() == "all" ? native_arch : pkg.architecture();
+    entries[{name, arch}] = "Package: " + name + "\nArchitecture: " + arch + "\nAuto-Installed: 1\n";
+    added = true;
+  }
+  if (!added) {
+    return;
+  }
+  std::string out;
+  for (const auto& [key, stanza] : entries) {
+    out += stanza + "\n";
+  }
+  fs::create_directories(file.parent_path());
+  util::write_file_atomic(file, out, 0644);
+}
+
 }  // namespace
 
-void apply_debian_step(const SystemLayerContext& ctx, const DebianStep& /*step*/,
+void apply_debian_step(const SystemLayerContext& ctx, const DebianStep& step,
                        const LockedLayer& locked, const fs::path& upper) {
   cache::Store& store = *ctx.store;
   // 1. The .debs, by sha256: from the store, else from the mirror (verified while stored).
@@ -241,10 +345,12 @@ void apply_debian_step(const SystemLayerContext& ctx, const DebianStep& /*step*/
     options.state = debian::PackageState::Unpacked;
     options.preserve_owners = true;
     debian::Installer installer(upper, options);
+    std::vector<debian::InstalledPackage> installed;
     for (const LockedPackage& p : locked.packages) {
-      installer.install(store.blob_path(p.sha256));
+      installed.push_back(installer.install(store.blob_path(p.sha256)));
     }
     installer.finish();
+    write_extended_states(upper, step, installed, native_arch);
   }
 
   // 3. Configure with the image's own dpkg, in the sandbox.

@@ -1,5 +1,6 @@
 // `strata diff OLD.lock NEW.lock`: the Debian package changes between two locks, layer by
-// layer (builder::diff_locks), one line per change:
+// layer (builder::diff_locks), one line per change (PACKAGE is NAME:ARCH, or NAME alone for
+// Architecture: all packages):
 //   + LAYER PACKAGE VERSION            added
 //   - LAYER PACKAGE VERSION            removed
 //   ~ LAYER PACKAGE OLD -> NEW         version changed

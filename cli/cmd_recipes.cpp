@@ -46,20 +46,26 @@ json step_json(const builder::Step& step) {
         using T = std::decay_t<decltype(s)>;
         json j;
         if constexpr (std::is_same_v<T, builder::DebianStep>) {
-          j = {{"type", "debian"}, {"packages", s.packages}, {"priority", s.priority},
+          j = {{"type", "debian"},
+               {"packages", s.packages},
+               {"priority", s.priority},
                {"recommends", s.recommends}};
         } else if constexpr (std::is_same_v<T, builder::CopyStep>) {
-          j = {{"type", "copy"}, {"src", s.src},
-               {"dest", s.dest + (s.dest_is_dir ? "/" : "")}, {"owner", owner_text(s.owner)}};
-        } else if constexpr (std::is_same_v<T, builder::FileStep>) {
-          j = {{"type", "file"}, {"path", s.path}, {"mode", s.mode},
+          j = {{"type", "copy"},
+               {"src", s.src},
+               {"dest", s.dest + (s.dest_is_dir ? "/" : "")},
                {"owner", owner_text(s.owner)}};
+        } else if constexpr (std::is_same_v<T, builder::FileStep>) {
+          j = {
+              {"type", "file"}, {"path", s.path}, {"mode", s.mode}, {"owner", owner_text(s.owner)}};
         } else if constexpr (std::is_same_v<T, builder::FetchStep>) {
-          j = {{"type", "fetch"}, {"url", s.url}, {"digest", s.digest.str()},
-               {"dest", s.dest + (s.dest_is_dir ? "/" : "")}, {"extract", s.extract},
-               {"strip_components", s.strip_components}};
+          j = {{"type", "fetch"},          {"url", s.url},
+               {"digest", s.digest.str()}, {"dest", s.dest + (s.dest_is_dir ? "/" : "")},
+               {"extract", s.extract},     {"strip_components", s.strip_components}};
         } else {
-          j = {{"type", "run"}, {"command", s.argv}, {"network", s.network},
+          j = {{"type", "run"},
+               {"command", s.argv},
+               {"network", s.network},
                {"user", std::to_string(s.user.uid) + ":" + std::to_string(s.user.gid)}};
         }
         j["location"] = s.location.str();
@@ -85,8 +91,7 @@ std::string step_text(const builder::Step& step) {
                  (s.extract.empty() ? "" : " [" + s.extract + "]");
         } else {
           const bool shell = s.argv.size() == 3 && s.argv[0] == "/bin/sh" && s.argv[1] == "-c";
-          return "run " + (shell ? s.argv[2] : join(s.argv, " ")) +
-                 (s.network ? " [network]" : "");
+          return "run " + (shell ? s.argv[2] : join(s.argv, " ")) + (s.network ? " [network]" : "");
         }
       },
       step);
@@ -123,8 +128,9 @@ builder::Recipe load_named(const std::string& what) {
   }
   if (!builder::valid_catalog_name(what)) {
     util::fail(util::ErrorKind::NotFound,
-               "\"" + what + "\" is neither a file nor a catalog recipe name; see `strata "
-                             "recipes list`");
+               "\"" + what +
+                   "\" is neither a file nor a catalog recipe name; see `strata "
+                   "recipes list`");
   }
   return builder::load_recipe(builder::find_catalog_recipe(what));
 }
@@ -223,8 +229,8 @@ void run_show(const ShowArgs& args, const GlobalOptions& global) {
                                 {"components", debian->components},
                                 {"architectures", debian->architectures}}
                          : json(nullptr);
-    j["lock"] = lock ? json{{"file", lock_file.string()}, {"packages", locked_packages}}
-                     : json(nullptr);
+    j["lock"] =
+        lock ? json{{"file", lock_file.string()}, {"packages", locked_packages}} : json(nullptr);
     std::cout << j.dump() << '\n';
     return;
   }
@@ -297,8 +303,8 @@ std::string project_name_from(const fs::path& dir) {
   std::string out;
   for (const char c : base) {
     const char l = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-    const bool ok = (l >= 'a' && l <= 'z') || (l >= '0' && l <= '9') || l == '.' || l == '_' ||
-                    l == '-';
+    const bool ok =
+        (l >= 'a' && l <= 'z') || (l >= '0' && l <= '9') || l == '.' || l == '_' || l == '-';
     out += ok ? l : '-';
   }
   while (!out.empty() && !((out.front() >= 'a' && out.front() <= 'z') ||
@@ -332,8 +338,9 @@ void run_init(const InitArgs& args, const GlobalOptions& global) {
   std::error_code ec;
   if (fs::exists(target, ec) || fs::is_symlink(target, ec)) {
     util::fail(util::ErrorKind::Conflict,
-               target.string() + " already exists; strata init never overwrites it (remove "
-                                 "it, or pass another directory)");
+               target.string() +
+                   " already exists; strata init never overwrites it (remove "
+                   "it, or pass another directory)");
   }
   const std::string name = args.name.empty() ? project_name_from(dir) : args.name;
   const std::string text = with_name(util::read_file(template_file), name, template_file);
@@ -385,8 +392,7 @@ void register_recipes(CLI::App& app, GlobalOptions& global) {
   i->add_option("DIR", init->dir, "Project directory, created if missing (default: .)");
   i->add_option("--template", init->template_name,
                 "Template name (default: scipy-jupyter; see `strata recipes list --templates`)");
-  i->add_option("--name", init->name,
-                "Recipe name (default: the directory's name, lower-cased)");
+  i->add_option("--name", init->name, "Recipe name (default: the directory's name, lower-cased)");
   i->callback([init, &global] { run_init(*init, global); });
 }
 

@@ -19,7 +19,7 @@ for name in $ALL; do
   grep -q "^$name  *[A-Z]" "$WORK/list.txt" || fail "recipes list lacks $name with a summary"
 done
 grep -q "^templates/" "$WORK/list.txt" && fail "templates are listed as catalog recipes"
-sort -c "$WORK/list.txt" || fail "recipes list is not sorted"
+LC_ALL=C sort -c "$WORK/list.txt" || fail "recipes list is not sorted"
 strata --json recipes list >"$WORK/list.json"   # the build tree's catalog, found by itself
 [ "$(json_get "$WORK/list.json" '" ".join(r["name"] for r in d["recipes"])')" = \
   "$(echo $ALL)" ] || fail "recipes list --json: $(cat "$WORK/list.json")"
@@ -41,7 +41,7 @@ pass "every catalog recipe's committed lock agrees with it"
 strata --json recipes show cuda/12.4-runtime >"$WORK/cuda.json"
 [ "$(json_get "$WORK/cuda.json" '[s["name"] for s in d["stack"]]')" = \
   "['debian-trixie', 'cuda-12.4-runtime']" ] || fail "cuda stack"
-[ "$(json_get "$WORK/cuda.json" 'd["debian"]["components"]')" = "['main', 'contrib', 'non-free']" ] ||
+[ "$(json_get "$WORK/cuda.json" 'd["debian"]["components"]')" = "['contrib', 'main', 'non-free']" ] ||
   fail "cuda components: $(json_get "$WORK/cuda.json" 'd["debian"]')"
 [ "$(json_get "$WORK/cuda.json" 'd["config"]["env"]["NVIDIA_VISIBLE_DEVICES"]')" = all ] ||
   fail "cuda NVIDIA_VISIBLE_DEVICES"

@@ -63,13 +63,13 @@ ONLY_MMDEBSTRAP = [
     "var/cache/debconf/*-old", "var/lib/dpkg/*-old",   # backups
     "run/lock", "var/lib/dpkg/lock*", "var/lib/dpkg/triggers/Lock",
     "var/lib/dpkg/triggers/Unincorp", "var/cache/apt/archives/lock", "var/lib/apt/lists/lock",
-    "var/lib/apt/extended_states", # apt's auto-installed marks: strata does not run apt
 ]
 ONLY_STRATA = ["var/lib/dpkg/available", "var/lib/dpkg/statoverride"]  # dpkg --unpack's empty files
 DIFFER = {
     "etc/shadow": "content",       # password-change day = SOURCE_DATE_EPOCH's day, not today
     "etc/shells": "content",       # line order follows the configure order
     "var/cache/debconf/config.dat": "content",  # template owners (apt preconfigures)
+    "var/lib/apt/extended_states": "content",   # the same auto-installed set, sorted by name
     "var/cache/apt/archives/partial": "mode,uid",  # apt chowns it to _apt on first use
     "var/lib/apt/lists/partial": "mode,uid",
 }
@@ -100,6 +100,9 @@ for line in bad[:50]: print(line, file=sys.stderr)
 print(f"{len(mm)} paths compared, {len(bad)} unexpected differences", file=sys.stderr)
 sys.exit(1 if bad else 0)
 PY
+grep '^Package:' "$WORK/mm-root/var/lib/apt/extended_states" | sort >"$WORK/mm.auto"
+grep '^Package:' "$WORK/strata-root/var/lib/apt/extended_states" | sort >"$WORK/strata.auto"
+diff -u "$WORK/mm.auto" "$WORK/strata.auto" >&2 || fail "apt's auto-installed marks differ"
 pass "file by file the same as mmdebstrap's tree, apart from the documented list"
 
 # A normal Debian system: dpkg, apt-get check, apt-get install from the mirror.

@@ -200,7 +200,7 @@ strata --json diff "$WORK/lock.2" "$WORK/lock.1" >"$WORK/diff.json"
 sed 's/name = "hello", version = "2.10-3"/name = "hello", version = "2.10-2"/' "$WORK/lock.1" >"$WORK/lock.old"
 grep -q '"2.10-2"' "$WORK/lock.old" || fail "could not make an older lock"
 strata diff "$WORK/lock.old" "$WORK/lock.1" >"$WORK/diff2.out"
-grep -qx '~ sbom-image/apps hello 2.10-2 -> 2.10-3' "$WORK/diff2.out" || fail "diff: $(cat "$WORK/diff2.out")"
+grep -qx '~ sbom-image/apps hello:amd64 2.10-2 -> 2.10-3' "$WORK/diff2.out" || fail "diff: $(cat "$WORK/diff2.out")"
 expect_fail 4 strata diff "$WORK/lock.1" "$WORK/no-such.lock"
 pass "diff lists added, removed and changed packages per layer"
 

@@ -58,8 +58,8 @@ std::string small_recipe(const std::string& name, const std::string& extra_recip
                          const std::string& file_path, const std::string& config) {
   return "[recipe]\nname = \"" + name + "\"\nsummary = \"the " + name + " recipe\"\n" +
          extra_recipe_keys + "\n[[layer]]\nname = \"" + name +
-         "\"\n  [[layer.step]]\n  type = \"file\"\n  path = \"" + file_path +
-         "\"\n  content = \"" + name + "\\n\"\n\n[config]\n" + config;
+         "\"\n  [[layer.step]]\n  type = \"file\"\n  path = \"" + file_path + "\"\n  content = \"" +
+         name + "\\n\"\n\n[config]\n" + config;
 }
 
 // A catalog in DIR: t/base, t/a and t/b (both from t/base).
@@ -70,9 +70,8 @@ void write_test_catalog(const fs::path& dir) {
   put_file(dir / "t/a.toml",
            small_recipe("a", "from = \"t/base\"", "/etc/a",
                         "env = { B = \"a\" }\nuser = \"1000:1000\"\nports = [\"8888/tcp\"]\n"));
-  put_file(dir / "t/b.toml",
-           small_recipe("b", "from = \"t/base\"", "/etc/b",
-                        "env = { C = \"b\" }\ncmd = [\"b\"]\n"));
+  put_file(dir / "t/b.toml", small_recipe("b", "from = \"t/base\"", "/etc/b",
+                                          "env = { C = \"b\" }\ncmd = [\"b\"]\n"));
 }
 
 // Names of the recipes of a stack, bottom first.
@@ -139,8 +138,8 @@ TEST_CASE("catalog lookup: --catalog dirs first, then STRATA_CATALOG, first matc
     CatalogScope scope({a}, std::nullopt);
     const auto missing = catch_error([] { (void)builder::find_catalog_recipe("grp/zzz"); });
     CHECK(missing.kind() == util::ErrorKind::NotFound);
-    CHECK_THAT(missing.what(), Catch::Contains("grp/zzz") &&
-                                   Catch::Contains(fs::canonical(a).string()));
+    CHECK_THAT(missing.what(),
+               Catch::Contains("grp/zzz") && Catch::Contains(fs::canonical(a).string()));
     const auto bad = catch_error([] { (void)builder::find_catalog_recipe("../etc/passwd"); });
     CHECK(bad.kind() == util::ErrorKind::InvalidInput);
     CHECK(catch_error([] { (void)builder::find_catalog_recipe("Grp/X"); }).kind() ==
@@ -148,8 +147,7 @@ TEST_CASE("catalog lookup: --catalog dirs first, then STRATA_CATALOG, first matc
   }
 }
 
-TEST_CASE("catalog listing: sorted, first directory wins, templates apart",
-          "[builder][catalog]") {
+TEST_CASE("catalog listing: sorted, first directory wins, templates apart", "[builder][catalog]") {
   util::TempDir tmp("catalog");
   const fs::path a = tmp.path() / "a";
   const fs::path b = tmp.path() / "b";
@@ -189,8 +187,8 @@ TEST_CASE("use stacks catalog recipes: a shared base once, layers in order, conf
   CatalogScope scope({tmp.path() / "cat"}, std::nullopt);
 
   const fs::path project = tmp.path() / "project/strata.toml";
-  put_file(project, small_recipe("proj", "from = \"t/base\"\nuse = [\"t/a\", \"t/b\"]",
-                                 "/etc/proj", "env = { A = \"proj\" }\n"));
+  put_file(project, small_recipe("proj", "from = \"t/base\"\nuse = [\"t/a\", \"t/b\"]", "/etc/proj",
+                                 "env = { A = \"proj\" }\n"));
   const builder::Recipe r = builder::load_recipe(project);
   CHECK(r.from == "t/base");
   CHECK(r.use == std::vector<std::string>{"t/a", "t/b"});
@@ -286,9 +284,8 @@ TEST_CASE("the shipped catalog: every recipe parses, has a summary and agrees wi
   }
   for (const char* expected :
        {"base/debian-trixie", "cuda/12.4-runtime", "cuda/12.4-devel", "frameworks/scipy",
-        "frameworks/xgboost", "frameworks/pytorch", "frameworks/pytorch-cuda",
-        "ide/jupyterlab", "ide/notebook", "bigdata/kafka", "bigdata/jvm", "bigdata/postgres",
-        "bigdata/spark"}) {
+        "frameworks/xgboost", "frameworks/pytorch", "frameworks/pytorch-cuda", "ide/jupyterlab",
+        "ide/notebook", "bigdata/kafka", "bigdata/jvm", "bigdata/postgres", "bigdata/spark"}) {
     CHECK(std::find(names.begin(), names.end(), expected) != names.end());
   }
   for (const auto& e : list) {

@@ -47,7 +47,7 @@ struct Fixture {
                    "[[layer]]\nname = \"os\"\n[[layer.step]]\ntype = \"debian\"\n"
                    "priority = \"minbase\"\n");
     test::put_file(dir / "strata.toml",
-                   "[recipe]\nname = \"Proj\"\nfrom = \"base.toml\"\nsource_date_epoch = 1700000000\n"
+                   "[recipe]\nname = \"proj\"\nfrom = \"base.toml\"\nsource_date_epoch = 1700000000\n"
                    "[[layer]]\nname = \"tools\"\n[[layer.step]]\ntype = \"fetch\"\n"
                    "url = \"https://example.invalid/dl/tool-1.0.tar.gz?x=1\"\n"
                    "sha256 = \"" + std::string(64, 'a') + "\"\ndest = \"/opt/tool/\"\n"
@@ -70,11 +70,11 @@ struct Fixture {
     lock.layers.push_back({"base", "os", refs[0].request,
                            {pkg("base-files", "13"), pkg("libstdc++6", "14.2.0-4"),
                             pkg("attr", "1:2.5.2-1")}});
-    lock.layers.push_back({"Proj", "apps", refs[1].request,
+    lock.layers.push_back({"proj", "apps", refs[1].request,
                            {pkg("hello", app_version), pkg("hello", app_version, "i386")}});
 
-    result.name = "Proj";
-    result.tag = "Proj:latest";
+    result.name = "proj";
+    result.tag = "proj:latest";
     result.source_date_epoch = 1700000000;
     for (int i = 0; i < 3; ++i) {
       builder::BuiltLayer l;
@@ -136,7 +136,7 @@ TEST_CASE("sbom: packages and fetched files carry the layer they are in", "[buil
   CHECK(inv.packages[3].package.architecture == "i386");
   CHECK(inv.packages[0].layer.name == "base/os");
   CHECK(inv.packages[0].layer.index == 0);
-  CHECK(inv.packages[2].layer.name == "Proj/apps");
+  CHECK(inv.packages[2].layer.name == "proj/apps");
   CHECK(inv.packages[2].layer.index == 2);
   CHECK(inv.packages[2].layer.digest == f.result.layers[2].digest);
   REQUIRE(inv.files.size() == 2);
@@ -145,7 +145,7 @@ TEST_CASE("sbom: packages and fetched files carry the layer they are in", "[buil
   CHECK_FALSE(inv.files[0].extracted);
   CHECK(inv.files[1].dest == "/opt/tool");
   CHECK(inv.files[1].extracted);
-  CHECK(inv.files[1].layer.name == "Proj/tools");
+  CHECK(inv.files[1].layer.name == "proj/tools");
   CHECK(inv.files[1].layer.index == 1);
 }
 
@@ -158,7 +158,7 @@ TEST_CASE("sbom: SPDX document content", "[builder][sbom]") {
   CHECK(doc["creationInfo"]["created"] == "2023-11-14T22:13:20Z");
   CHECK(doc["creationInfo"]["creators"] == json::array({"Tool: strata"}));
   CHECK(doc["documentNamespace"] ==
-        "https://strata.invalid/spdx/Proj-" + f.result.image.manifest.hex());
+        "https://strata.invalid/spdx/proj-" + f.result.image.manifest.hex());
   const json& packages = doc["packages"];
   REQUIRE(packages.size() == 1 + 5 + 2);
 
@@ -219,7 +219,7 @@ TEST_CASE("sbom: CycloneDX document content", "[builder][sbom]") {
   CHECK(doc["bomFormat"] == "CycloneDX");
   CHECK(doc["specVersion"] == "1.5");
   CHECK(doc["version"] == 1);
-  CHECK(doc["serialNumber"] == builder::cyclonedx_serial_number("Proj", f.result.image.manifest));
+  CHECK(doc["serialNumber"] == builder::cyclonedx_serial_number("proj", f.result.image.manifest));
   CHECK(doc["metadata"]["timestamp"] == "2023-11-14T22:13:20Z");
   CHECK(doc["metadata"]["component"]["type"] == "container");
   const json& components = doc["components"];
@@ -232,7 +232,7 @@ TEST_CASE("sbom: CycloneDX document content", "[builder][sbom]") {
   CHECK((*hello)["hashes"][0]["content"] == oci::Digest::of("hello2.10-3").hex());
   const json* layer = find_by((*hello)["properties"], "name", "strata:layer");
   REQUIRE(layer != nullptr);
-  CHECK((*layer)["value"] == "Proj/apps");
+  CHECK((*layer)["value"] == "proj/apps");
   const json* file = find_by(components, "name", "model.bin");
   REQUIRE(file != nullptr);
   CHECK((*file)["type"] == "file");
@@ -280,8 +280,8 @@ TEST_CASE("sbom: a lock that disagrees or an image of another recipe is refused"
 TEST_CASE("sbom: a layer written in parts keeps its name but no single digest",
           "[builder][sbom]") {
   Fixture f;
-  // base/os -> 1 image layer; Proj's "apps" layer written as two parts.
-  const char* owners[] = {"base", "Proj", "Proj", "Proj"};
+  // base/os -> 1 image layer; proj's "apps" layer written as two parts.
+  const char* owners[] = {"base", "proj", "proj", "proj"};
   f.result.layers.clear();
   for (int i = 0; i < 4; ++i) {
     builder::BuiltLayer l;
@@ -294,12 +294,12 @@ TEST_CASE("sbom: a layer written in parts keeps its name but no single digest",
   CHECK(attr.layer.exact);
   CHECK(attr.layer.digest == f.result.layers[0].digest);
   const auto& hello = inv.packages[2];
-  CHECK(hello.layer.name == "Proj/apps");
+  CHECK(hello.layer.name == "proj/apps");
   CHECK_FALSE(hello.layer.exact);
   const json doc = json::parse(builder::cyclonedx_json(inv));
   const json* c = find_by(doc["components"], "name", "hello");
   REQUIRE(c != nullptr);
   CHECK((*c)["properties"].size() == 3);  // layer, archive, path: no digest or index
-  CHECK(builder::spdx_json(inv).find("layer Proj/apps (written as several image layers)") !=
+  CHECK(builder::spdx_json(inv).find("layer proj/apps (written as several image layers)") !=
         std::string::npos);
 }
