@@ -10,6 +10,7 @@
 #include <set>
 
 #include "builder/debian/archive.hpp"
+#include "builder/debian/deb_file.hpp"
 #include "builder/debian/installer.hpp"
 #include "builder/debian/relations.hpp"
 #include "builder/debian/sources.hpp"
@@ -113,31 +114,83 @@ std::vector<std::string> sandbox_env(const SystemLayerContext& ctx) {
           "SOURCE_DATE_EPOCH=" + std::to_string(ctx.source_date_epoch)};
 }
 
-// The script run in the sandbox after unpacking: preinst of each new package (what dpkg
-// --unpack would have run before unpacking), then dpkg --configure -a.
-std::string configure_script(const LockedLayer& locked, const std::string& native_arch) {
+// A package's name and the architecture its info files and maintainer scripts use.
+struct ScriptPackage {
+  std::string name;
+  std::string arch;
+};
+
+// A sandboxed script: each package's `preinst install` (found in `preinst_dir` as NAME.preinst
+// or NAME:ARCH.preinst), then, with `configure`, `dpkg --configure -a`; service starts are
+// forbidden by a policy-rc.d for the duration.
+std::string maintainer_script(const std::vector<ScriptPackage>& preinst,
+                              const std::string& preinst_dir, bool configure) {
   std::string script =
       "set -e\n"
       "printf '#!/bin/sh\\n# strata: no service starts while building an image\\nexit 101\\n' "
       "> /usr/sbin/policy-rc.d\n"
       "chmod 0755 /usr/sbin/policy-rc.d\n"
       "run_preinst() {\n"
-      "  f=/var/lib/dpkg/info/$1.preinst\n"
-      "  [ -e \"$f\" ] || f=/var/lib/dpkg/info/$1:$2.preinst\n"
+      "  f=" + preinst_dir + "/$1.preinst\n"
+      "  [ -e \"$f\" ] || f=" + preinst_dir + "/$1:$2.preinst\n"
       "  if [ -x \"$f\" ]; then\n"
       "    DPKG_MAINTSCRIPT_PACKAGE=$1 DPKG_MAINTSCRIPT_ARCH=$2 DPKG_MAINTSCRIPT_NAME=preinst "
       "DPKG_RUNNING_VERSION=$(dpkg-query --showformat='${Version}' --show dpkg 2>/dev/null || "
       "true) \"$f\" install || { echo \"strata: preinst of $1 failed\" >&2; exit 1; }\n"
       "  fi\n"
       "}\n";
-  for (const LockedPackage& p : locked.packages) {
-    const std::string arch = p.architecture == "all" ? native_arch : p.architecture;
-    script += "run_preinst " + shell_quote(p.name) + " " + shell_quote(arch) + "\n";
+  for (const ScriptPackage& p : preinst) {
+    script += "run_preinst " + shell_quote(p.name) + " " + shell_quote(p.arch) + "\n";
   }
-  script +=
-      "dpkg --configure -a\n"
-      "rm -f /usr/sbin/policy-rc.d\n";
+  if (configure) {
+    script += "dpkg --configure -a\n";
+  }
+  script += "rm -f /usr/sbin/policy-rc.d\n";
   return script;
+}
+
+// Every package of `controls` that an Essential package needs, directly or not (Depends and
+// Pre-Depends, alternatives and Provides resolved among `controls`), Essential ones included.
+std::set<std::string> essential_closure(const std::vector<const debian::Stanza*>& controls) {
+  std::map<std::string, const debian::Stanza*> by_name;
+  std::map<std::string, std::string> provider;
+  for (const debian::Stanza* c : controls) {
+    by_name[c->require("Package")] = c;
+    for (const auto& group : debian::parse_provides(c->get("Provides"))) {
+      for (const auto& rel : group) {
+        provider.emplace(rel.name, c->require("Package"));
+      }
+    }
+  }
+  std::set<std::string> out;
+  std::vector<std::string> todo;
+  for (const debian::Stanza* c : controls) {
+    if (c->get("Essential") == "yes") {
+      todo.push_back(c->require("Package"));
+    }
+  }
+  while (!todo.empty()) {
+    const std::string name = todo.back();
+    todo.pop_back();
+    if (!by_name.contains(name) || !out.insert(name).second) {
+      continue;
+    }
+    for (const char* field : {"Pre-Depends", "Depends"}) {
+      for (const auto& group : debian::parse_relations(by_name[name]->get(field))) {
+        for (const auto& alt : group) {
+          if (by_name.contains(alt.name)) {
+            todo.push_back(alt.name);
+            break;
+          }
+          if (const auto it = provider.find(alt.name); it != provider.end()) {
+            todo.push_back(it->second);
+            break;
+          }
+        }
+      }
+    }
+  }
+  return out;
 }
 
 void remove_if_exists(const fs::path& p) {
@@ -222,44 +275,12 @@ void write_extended_states(const fs::path& upper, const DebianStep& step,
   // With a priority set, the Essential packages and everything they depend on are what a
   // bootstrap installs first with dpkg (never marked automatic), as mmdebstrap does.
   if (step.priority != "none") {
-    std::map<std::string, const debian::InstalledPackage*> by_name;
-    std::map<std::string, std::string> provider;
+    std::vector<const debian::Stanza*> controls;
     for (const auto& pkg : installed) {
-      by_name[pkg.name()] = &pkg;
-      for (const auto& group : debian::parse_provides(pkg.control.get("Provides"))) {
-        for (const auto& rel : group) {
-          provider.emplace(rel.name, pkg.name());
-        }
-      }
+      controls.push_back(&pkg.control);
     }
-    std::vector<std::string> todo;
-    for (const auto& pkg : installed) {
-      if (pkg.control.get("Essential") == "yes") {
-        todo.push_back(pkg.name());
-      }
-    }
-    while (!todo.empty()) {
-      const std::string name = todo.back();
-      todo.pop_back();
-      if (!manual.insert(name).second || !by_name.contains(name)) {
-        continue;
-      }
-      const auto& control = by_name[name]->control;
-      for (const char* field : {"Pre-Depends", "Depends"}) {
-        for (const auto& group : debian::parse_relations(control.get(field))) {
-          for (const auto& alt : group) {
-            if (by_name.contains(alt.name)) {
-              todo.push_back(alt.name);
-              break;
-            }
-            if (const auto it = provider.find(alt.name); it != provider.end()) {
-              todo.push_back(it->second);
-              break;
-            }
-          }
-        }
-      }
-    }
+    const std::set<std::string> closure = essential_closure(controls);
+    manual.insert(closure.begin(), closure.end());
   }
   const fs::path file = upper / "var/lib/apt/extended_states";
   std::map<std::pair<std::string, std::string>, std::string> entries;  // (name, arch) -> stanza
@@ -313,6 +334,37 @@ void write_extended_states(const fs::path& upper, const DebianStep& step,
 
 }  // namespace
 
+namespace {
+
+// Runs a maintainer-script phase in the sandbox on `upper`.
+void run_scripts(const SystemLayerContext& ctx, const LockedLayer& locked, const fs::path& upper,
+                 const std::string& script, const std::string& what) {
+  sandbox::RunOptions run;
+  run.argv = {"/bin/sh", "-c", script};
+  run.env = sandbox_env(ctx);
+  run.lower_dirs = ctx.lower_dirs;
+  run.upper_exists = true;
+  run.on_output = ctx.on_output;
+  run.tail_lines = 60;
+  try {
+    sandbox::run(run, upper);
+  } catch (const util::Error& e) {
+    // The sandbox quotes the whole generated script; the user needs its status and output.
+    std::string message = e.what();
+    for (const char* marker : {"] exited", "] was killed", "] timed out", "] ended"}) {
+      const auto at = message.find(marker);
+      if (at != std::string::npos) {
+        message = what + message.substr(at + 1);
+        break;
+      }
+    }
+    util::fail(e.kind(), "configuring the packages of layer " + locked.recipe + "/" +
+                             locked.layer + " failed: " + message);
+  }
+}
+
+}  // namespace
+
 void apply_debian_step(const SystemLayerContext& ctx, const DebianStep& step,
                        const LockedLayer& locked, const fs::path& upper) {
   cache::Store& store = *ctx.store;
@@ -328,9 +380,6 @@ void apply_debian_step(const SystemLayerContext& ctx, const DebianStep& step,
         ctx.mirror.empty() ? debian::find_debian_mirror().uri : ctx.mirror;
     debian::fetch_debs(store, mirror, packages, ctx.fetch);
   }
-
-  // 2. Unpack into the upper dir, as dpkg --unpack would.
-  const auto seeded = seed_upper(ctx.lower_dirs, upper);
   std::string native_arch;
   for (const LockedPackage& p : locked.packages) {
     if (p.architecture != "all") {
@@ -338,44 +387,98 @@ void apply_debian_step(const SystemLayerContext& ctx, const DebianStep& step,
       break;
     }
   }
-  {
+  std::vector<debian::DebControl> controls;
+  std::vector<const debian::Stanza*> stanzas;
+  for (const LockedPackage& p : locked.packages) {
+    controls.push_back(debian::DebReader(store.blob_path(p.sha256)).control());
+  }
+  for (const auto& c : controls) {
+    stanzas.push_back(&c.control);
+  }
+  auto script_package = [&](std::size_t i) {
+    const LockedPackage& p = locked.packages[i];
+    return ScriptPackage{p.name, p.architecture == "all" ? native_arch : p.architecture};
+  };
+
+  // Phases, as a bootstrap and then apt would run dpkg: on an empty system, the Essential
+  // packages and what they need are unpacked first and configured (their preinst runs after
+  // unpacking, as with `dpkg --install` during mmdebstrap's essential phase); every other
+  // package gets its `preinst install` BEFORE its files exist (as `dpkg --unpack` does: some
+  // preinsts remove leftovers of an earlier installation), then is unpacked and configured.
+  // A preinst that needs a Pre-Depends of the same phase runs after unpacking.
+  std::vector<std::size_t> bootstrap;
+  std::vector<std::size_t> rest;
+  const bool empty_system = ctx.lower_dirs.empty();
+  const std::set<std::string> closure =
+      empty_system ? essential_closure(stanzas) : std::set<std::string>{};
+  for (std::size_t i = 0; i < locked.packages.size(); ++i) {
+    (closure.contains(locked.packages[i].name) ? bootstrap : rest).push_back(i);
+  }
+
+  const auto seeded = seed_upper(ctx.lower_dirs, upper);
+  std::vector<debian::InstalledPackage> installed;
+  auto unpack = [&](const std::vector<std::size_t>& which, debian::MergedUsr merged) {
     debian::InstallOptions options;
-    const bool lower_has_usr_links = !ctx.lower_dirs.empty();
-    options.merged_usr = lower_has_usr_links ? debian::MergedUsr::Auto : debian::MergedUsr::Yes;
+    options.merged_usr = merged;
     options.state = debian::PackageState::Unpacked;
     options.preserve_owners = true;
     debian::Installer installer(upper, options);
-    std::vector<debian::InstalledPackage> installed;
-    for (const LockedPackage& p : locked.packages) {
-      installed.push_back(installer.install(store.blob_path(p.sha256)));
+    for (std::size_t i : which) {
+      installed.push_back(installer.install(store.blob_path(locked.packages[i].sha256)));
     }
     installer.finish();
-    write_extended_states(upper, step, installed, native_arch);
-  }
-
-  // 3. Configure with the image's own dpkg, in the sandbox.
-  sandbox::RunOptions run;
-  run.argv = {"/bin/sh", "-c", configure_script(locked, native_arch)};
-  run.env = sandbox_env(ctx);
-  run.lower_dirs = ctx.lower_dirs;
-  run.upper_exists = true;
-  run.on_output = ctx.on_output;
-  run.tail_lines = 60;
-  try {
-    sandbox::run(run, upper);
-  } catch (const util::Error& e) {
-    // The sandbox quotes the whole generated script; the user needs its status and output.
-    std::string message = e.what();
-    for (const char* marker : {"] exited", "] was killed", "] timed out", "] ended"}) {
-      const auto at = message.find(marker);
-      if (at != std::string::npos) {
-        message = "preinst scripts and dpkg --configure -a" + message.substr(at + 1);
-        break;
-      }
+  };
+  bool system_ready = !empty_system;
+  if (!bootstrap.empty()) {
+    unpack(bootstrap, debian::MergedUsr::Yes);
+    std::vector<ScriptPackage> pre;
+    for (std::size_t i : bootstrap) {
+      pre.push_back(script_package(i));
     }
-    util::fail(e.kind(), "configuring the packages of layer " + locked.recipe + "/" +
-                             locked.layer + " failed: " + message);
+    run_scripts(ctx, locked, upper, maintainer_script(pre, "/var/lib/dpkg/info", true),
+                "the essential packages' preinst scripts and dpkg --configure -a");
+    system_ready = true;
   }
+  if (!rest.empty()) {
+    std::set<std::string> rest_names;
+    for (std::size_t i : rest) {
+      rest_names.insert(locked.packages[i].name);
+    }
+    std::vector<ScriptPackage> early;
+    std::vector<ScriptPackage> late;
+    const fs::path staging = upper / ".strata-preinst";
+    for (std::size_t i : rest) {
+      const auto it = controls[i].files.find("preinst");
+      if (it == controls[i].files.end()) {
+        continue;
+      }
+      bool needs_same_phase = false;
+      for (const auto& group : debian::parse_relations(controls[i].control.get("Pre-Depends"))) {
+        for (const auto& alt : group) {
+          needs_same_phase = needs_same_phase || rest_names.contains(alt.name);
+        }
+      }
+      if (!system_ready || needs_same_phase) {
+        late.push_back(script_package(i));
+        continue;
+      }
+      const ScriptPackage sp = script_package(i);
+      fs::create_directories(staging);
+      const fs::path file = staging / (sp.name + ".preinst");
+      util::write_file_atomic(file, it->second.content, 0755);
+      early.push_back(sp);
+    }
+    if (!early.empty()) {
+      run_scripts(ctx, locked, upper, maintainer_script(early, "/.strata-preinst", false),
+                  "preinst scripts (before unpacking)");
+    }
+    util::remove_tree(staging);
+    unpack(rest, ctx.lower_dirs.empty() && bootstrap.empty() ? debian::MergedUsr::Yes
+                                                             : debian::MergedUsr::Auto);
+    run_scripts(ctx, locked, upper, maintainer_script(late, "/var/lib/dpkg/info", true),
+                "preinst scripts and dpkg --configure -a");
+  }
+  write_extended_states(upper, step, installed, native_arch);
   drop_unchanged_links(seeded, upper);
   normalise_system_tree(upper, ctx.source_date_epoch);
 }

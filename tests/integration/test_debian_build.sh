@@ -43,6 +43,8 @@ name = "check"
 set -e
 grep -q 'postinst configure' /var/lib/strata-test/hello
 grep -q 'preinst install' /var/lib/strata-test/hello
+if grep -q "preinst saw" /var/lib/strata-test/hello; then echo "hello's preinst ran after unpacking"; exit 1; fi
+grep -q "postinst saw" /var/lib/strata-test/hello
 grep -q 'postinst configure' /var/lib/strata-test/base-files
 test "\$(cat /etc/debian_version | head -n 1)" = '# base-files configuration'
 dpkg-query -W -f='\${Package} \${Status}\\n' > /tmp/status
