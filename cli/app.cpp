@@ -63,7 +63,20 @@ int run(int argc, char** argv) {
   register_recipes(app, global);
 
   try {
-    app.parse(argc, argv);
+    // `strata run ... -- CMD ARGS...`: the command after `--` is taken verbatim (CLI11 would
+    // otherwise try to parse its options).
+    int parse_argc = argc;
+    bool seen_run = false;
+    for (int i = 1; i < argc; ++i) {
+      const std::string_view a = argv[i];
+      seen_run = seen_run || a == "run";
+      if (seen_run && a == "--") {
+        run_command_after_dashes().assign(argv + i + 1, argv + argc);
+        parse_argc = i;
+        break;
+      }
+    }
+    app.parse(parse_argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   } catch (const util::Error& e) {

@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 
 #include <string>
+#include <vector>
 
 #include "util/error.hpp"
 
@@ -43,6 +44,9 @@ void register_outdated(CLI::App& app, GlobalOptions& global);  // cli/cmd_outdat
 void register_recipes(CLI::App& app, GlobalOptions& global);   // recipes and init
 /// Adds `gc` and `fsck` under the `registry` subcommand (cli/cmd_registry_admin.cpp).
 void add_registry_admin_commands(CLI::App& registry_cmd, GlobalOptions& global);
+
+/// The words after `--` of a `strata run` command line (set by run() before parsing).
+std::vector<std::string>& run_command_after_dashes();
 
 /// Prints an error for humans (stderr) or as JSON ({"error":{kind,message}} on stdout).
 void report_error(const GlobalOptions& global, util::ErrorKind kind, const std::string& message);

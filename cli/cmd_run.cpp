@@ -47,7 +47,12 @@ bool parse_owner(const std::string& text, std::uint32_t& uid, std::uint32_t& gid
   }
 }
 
-void run_run(const RunArgs& args, const GlobalOptions& global) {
+void run_run(RunArgs args, const GlobalOptions& global) {
+  // One positional list: IMAGE first (without --rootfs), then the command.
+  if (args.rootfs.empty() && !args.command.empty()) {
+    args.image = args.command.front();
+    args.command.erase(args.command.begin());
+  }
   if (args.image.empty() == args.rootfs.empty()) {
     util::fail(util::ErrorKind::InvalidInput, "give either an IMAGE or --rootfs DIR");
   }
@@ -129,19 +134,30 @@ void run_run(const RunArgs& args, const GlobalOptions& global) {
 
 }  // namespace
 
+std::vector<std::string>& run_command_after_dashes() {
+  static std::vector<std::string> words;
+  return words;
+}
+
 void register_run(CLI::App& app, GlobalOptions& global) {
   auto args = std::make_shared<RunArgs>();
   CLI::App* cmd = app.add_subcommand(
       "run", "Run a command in an image of the store or an unpacked rootfs, in the sandbox");
-  cmd->add_option("IMAGE", args->image, "Store image NAME[:TAG]");
   cmd->add_option("--rootfs", args->rootfs, "Run in this unpacked root filesystem instead");
-  cmd->add_option("-e,--env", args->env, "Set NAME=VALUE (repeatable)");
+  cmd->add_option("-e,--env", args->env, "Set NAME=VALUE (repeatable)")->allow_extra_args(false);
   cmd->add_option("-w,--workdir", args->workdir, "Working directory inside");
   cmd->add_option("-u,--user", args->user, "Numeric UID[:GID] (default: the image's)");
   cmd->add_flag("--network", args->network, "Share the host's network");
   cmd->add_option("--timeout", args->timeout, "Kill the command after this many seconds");
-  cmd->add_option("COMMAND", args->command, "The command (after --); default: Entrypoint + Cmd");
-  cmd->callback([args, &global] { run_run(*args, global); });
+  cmd->add_option("IMAGE_AND_COMMAND", args->command,
+                  "Store image NAME[:TAG] (unless --rootfs), then the command after --; default: "
+                  "the image's Entrypoint + Cmd");
+  cmd->callback([args, &global] {
+    RunArgs all = *args;
+    const auto& after = run_command_after_dashes();
+    all.command.insert(all.command.end(), after.begin(), after.end());
+    run_run(std::move(all), global);
+  });
 }
 
 }  // namespace strata::cli

@@ -101,6 +101,13 @@ grep -q '^Package: hello$' "$WORK/root/var/lib/dpkg/status" || fail "hello missi
 [ -e "$WORK/root/var/log/dpkg.log" ] && fail "dpkg.log (timestamps) was left in the image"
 pass "locked build: packages configured by dpkg in the sandbox, run step on top"
 
+strata run fixture-image -- sh -c 'test -f /checked && echo "in the image: $0"' run-arg >"$WORK/run.out"
+grep -q "in the image: run-arg" "$WORK/run.out" || fail "strata run: $(cat "$WORK/run.out")"
+strata run --rootfs "$WORK/root" -e GREETING=hi -- sh -c 'echo "$GREETING from the rootfs"' >"$WORK/run2.out"
+grep -q "hi from the rootfs" "$WORK/run2.out" || fail "strata run --rootfs: $(cat "$WORK/run2.out")"
+expect_fail 3 strata run fixture-image -- sh -c 'exit 4'
+pass "strata run executes commands in a built image and in an unpacked rootfs"
+
 strata --json build "$P" --locked >"$WORK/b2.json"
 [ "$(json_get "$WORK/b2.json" 'all(l["cached"] for l in d["layers"])')" = True ] ||
   fail "a second build rebuilt layers"
