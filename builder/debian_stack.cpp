@@ -71,7 +71,7 @@ LockedPackage locked(const debian::ChosenPackage& c) {
 }
 
 // A package of a kept lock layer, as the resolver needs it for the layers above: the
-// archive's own stanza when it still lists that exact version, else a bare stub (its
+// archive's own stanza when it still lists that exact version, else a bare record (its
 // relations are assumed satisfied; it satisfies relations by name and version).
 debian::Package installed_package(const debian::Universe& universe, const LockedPackage& p) {
   for (debian::PackageId id : universe.versions_of(p.name)) {
@@ -80,15 +80,15 @@ debian::Package installed_package(const debian::Universe& universe, const Locked
       return candidate;
     }
   }
-  debian::Package stub;
-  stub.name = p.name;
-  stub.version = p.version;
-  stub.architecture = p.architecture;
-  stub.filename = p.path;
-  stub.size = p.size;
-  stub.sha256 = p.sha256.hex();
-  stub.archive = p.archive;
-  return stub;
+  debian::Package bare;
+  bare.name = p.name;
+  bare.version = p.version;
+  bare.architecture = p.architecture;
+  bare.filename = p.path;
+  bare.size = p.size;
+  bare.sha256 = p.sha256.hex();
+  bare.archive = p.archive;
+  return bare;
 }
 
 std::string pin_key(const LockedPackage& p) {
