@@ -4,6 +4,8 @@
 # in one run; server peak RSS (VmHWM) for both; and `strata pull --unpack` against
 # `skopeo copy docker://... oci:DIR && umoci unpack`.
 # usage: bench/registry.sh [RUNS] [SIZE_MB]   (needs ./build/strata, skopeo, umoci, docker-registry)
+# BENCH_ONLY=unpack runs only the pull --unpack comparison (no distribution, no push/pull
+# pairs); STRATA_BIN_BEFORE=PATH then also times that strata binary (before/after a change).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
@@ -42,17 +44,21 @@ echo "image: $(du -sh "$work/layout" | cut -f1) in $(ls "$work/layout/blobs/sha2
 sport=$(free_port)
 "$strata" registry serve --root "$work/sreg" --addr "127.0.0.1:$sport" >/dev/null 2>&1 &
 spid=$!; pids+=($spid)
+only=${BENCH_ONLY:-}
+if [ "$only" != unpack ]; then
 dport=$(free_port)
 mkdir -p "$work/dist"
 printf 'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:%s\n' \
   "$work/dist/data" "$dport" >"$work/dist/config.yml"
 /usr/bin/docker-registry serve "$work/dist/config.yml" >/dev/null 2>&1 &
 dpid=$!; pids+=($dpid)
-wait_v2 "http://127.0.0.1:$sport"
 wait_v2 "http://127.0.0.1:$dport"
+fi
+wait_v2 "http://127.0.0.1:$sport"
 
 out="$work/results.jsonl"
 n=0
+if [ "$only" != unpack ]; then
 # Each round pushes to a fresh repository name so that no blob is already there.
 push_cmd() { echo "n=\$(date +%s%N); skopeo copy -q --dest-tls-verify=false oci:$work/layout:v1 docker://127.0.0.1:$1/bench/p\$n:v1"; }
 # skopeo remembers where blobs live (blob-info cache) and would mount them instead of
@@ -67,6 +73,15 @@ python3 bench/pair.py --name "skopeo pull ${size_mb} MB: strata registry vs dist
   "skopeo copy -q --src-tls-verify=false docker://127.0.0.1:$sport/bench/img:v1 oci:$work/pulled:v1" \
   "skopeo copy -q --src-tls-verify=false docker://127.0.0.1:$dport/bench/img:v1 oci:$work/pulled:v1"
 echo "server peak RSS: strata $(grep VmHWM /proc/$spid/status | awk '{print $2, $3}'), distribution $(grep VmHWM /proc/$dpid/status | awk '{print $2, $3}')"
+else
+skopeo copy -q --dest-tls-verify=false "oci:$work/layout:v1" "docker://127.0.0.1:$sport/bench/img:v1"
+if [ -n "${STRATA_BIN_BEFORE:-}" ]; then
+  python3 bench/pair.py --name "pull+unpack ${size_mb} MB: strata pull --unpack, this build vs $STRATA_BIN_BEFORE" \
+    --runs "$runs" --json "$out" --prepare "rm -rf $work/rootfs $work/rootfs0 $work/nodestore $work/nodestore0" \
+    "STRATA_HOME=$work/nodestore $strata -q pull 127.0.0.1:$sport/bench/img:v1 --unpack $work/rootfs" \
+    "STRATA_HOME=$work/nodestore0 $STRATA_BIN_BEFORE -q pull 127.0.0.1:$sport/bench/img:v1 --unpack $work/rootfs0"
+fi
+fi
 
 # Node side: strata pull --unpack vs skopeo copy + umoci unpack, both from strata's registry.
 python3 bench/pair.py --name "pull+unpack ${size_mb} MB: strata pull --unpack vs skopeo copy + umoci unpack" \
