@@ -150,7 +150,10 @@ void register_registry(CLI::App& app, GlobalOptions& global) {
       ->capture_default_str();
   cmd->add_option("--max-uploads", opts->max_uploads, "Upload sessions open at once")
       ->capture_default_str();
-  cmd->add_option("--threads", opts->threads, "Requests served at once")->capture_default_str();
+  cmd->add_option("--threads", opts->threads,
+                  "Worker threads at start; the pool grows while all are busy (an idle "
+                  "keep-alive connection holds one), up to 512")
+      ->capture_default_str();
   cmd->add_option("--config", opts->config,
                   "TOML file with [auth], [[acl]] and [tls] (see docs/registry.md)");
   cmd->add_option("--htpasswd", opts->htpasswd,
