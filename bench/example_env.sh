@@ -13,18 +13,7 @@ strata=${STRATA_BIN:-$PWD/build/strata}
 work=${BENCH_DIR:-/var/tmp/strata-bench}/example
 mkdir -p "$work"
 out="$work/../results.jsonl"
-mirror=$(python3 - <<'PY'
-import glob, re
-for f in sorted(glob.glob("/etc/apt/sources.list.d/*.sources")):
-    for block in open(f).read().split("\n\n"):
-        if re.search(r"^Suites:.*\bbookworm\b", block, re.M):
-            print(re.search(r"^URIs:\s*(\S+)", block, re.M).group(1)); raise SystemExit
-for line in open("/etc/apt/sources.list"):
-    w = line.split()
-    if len(w) >= 3 and w[0] == "deb" and "bookworm" in w:
-        print([x for x in w[1:] if not x.startswith("[")][0]); raise SystemExit
-PY
-)
+mirror=$("$strata" mirror)
 export STRATA_DEBIAN_MIRROR=${STRATA_DEBIAN_MIRROR:-$mirror}
 include=apt,ca-certificates,python3,python3-numpy,python3-scipy,python3-pandas,python3-sklearn
 include=$include,python3-matplotlib,jupyterlab,python3-ipykernel,jupyter-core,python3-seaborn

@@ -5,6 +5,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "builder/debian/sources.hpp"
 #include "builder/debian_stack.hpp"
 #include "builder/lock.hpp"
 #include "builder/recipe.hpp"
@@ -174,6 +175,17 @@ void register_lock(CLI::App& app, GlobalOptions& global) {
                 "Only check that the lock exists and agrees with the recipe (exit 8 if not)");
   add_archive_flags(cmd, args->archive);
   cmd->callback([args, &global] { run_lock(*args, global); });
+
+  CLI::App* mirror = app.add_subcommand(
+      "mirror", "Print the Debian mirror strata uses (STRATA_DEBIAN_MIRROR, else apt sources)");
+  mirror->callback([&global] {
+    const auto m = builder::debian::find_debian_mirror();
+    if (global.json) {
+      std::cout << nlohmann::json{{"uri", m.uri}, {"origin", m.origin}}.dump() << '\n';
+    } else {
+      std::cout << m.uri << '\n';
+    }
+  });
 
   auto why = std::make_shared<WhyArgs>();
   CLI::App* w = app.add_subcommand(

@@ -49,3 +49,12 @@ labels = { "org.example.team" = "ml" }
 ports = ["8888/tcp"]
 TOML
 }
+
+# use_debian_fixture: builds the signed test archive (tests/fixtures/debian) into $WORK/fixture,
+# sets FIX to it and points STRATA_DEBIAN_MIRROR at it (file://).
+use_debian_fixture() {
+  require_tools dpkg-deb gpg gpgv xz ldd
+  FIX=$WORK/fixture
+  bash "$STRATA_SOURCE_DIR/tests/fixtures/debian/make_archive.sh" "$FIX" >/dev/null
+  export STRATA_DEBIAN_MIRROR="file://$FIX/archive"
+}

@@ -5,11 +5,8 @@
 # stores, `strata why`, and the bad-input cases (lock disagreement, unknown key, tampered
 # .deb, unsatisfiable and conflicting requests, failing postinst) leaving nothing behind.
 source "$(dirname "$0")/lib.sh"
-require_tools dpkg-deb gpg gpgv xz ldd
-
-FIX=$WORK/fixture
-bash "$STRATA_SOURCE_DIR/tests/fixtures/debian/make_archive.sh" "$FIX" >/dev/null
-export STRATA_DEBIAN_MIRROR="file://$FIX/archive"
+source "$(dirname "$0")/fixtures.sh"
+use_debian_fixture
 
 P=$WORK/project
 mkdir -p "$P"

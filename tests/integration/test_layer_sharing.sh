@@ -5,11 +5,8 @@
 # digests), a change in one project's layer never touches the layers below, and the lock
 # entries of the shared layers are the same in both projects' locks.
 source "$(dirname "$0")/lib.sh"
-require_tools dpkg-deb gpg gpgv xz ldd
-
-FIX=$WORK/fixture
-bash "$STRATA_SOURCE_DIR/tests/fixtures/debian/make_archive.sh" "$FIX" >/dev/null
-export STRATA_DEBIAN_MIRROR="file://$FIX/archive"
+source "$(dirname "$0")/fixtures.sh"
+use_debian_fixture
 
 CAT=$WORK/catalog
 mkdir -p "$CAT/base" "$CAT/gpu"

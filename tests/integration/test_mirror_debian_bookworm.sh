@@ -10,23 +10,7 @@
 source "$(dirname "$0")/lib.sh"
 require_tools mmdebstrap python3 chroot
 
-MIRROR=${STRATA_DEBIAN_MIRROR:-$(python3 - <<'PY'
-import glob, re
-for f in sorted(glob.glob("/etc/apt/sources.list.d/*.sources")):
-    for block in open(f).read().split("\n\n"):
-        if re.search(r"^Types:.*\bdeb\b", block, re.M) and re.search(r"^Suites:.*\bbookworm\b", block, re.M):
-            print(re.search(r"^URIs:\s*(\S+)", block, re.M).group(1)); raise SystemExit
-for f in ["/etc/apt/sources.list"] + sorted(glob.glob("/etc/apt/sources.list.d/*.list")):
-    try:
-        for line in open(f):
-            w = line.split()
-            if len(w) >= 3 and w[0] == "deb" and "bookworm" in w:
-                print([x for x in w[1:] if not x.startswith("[")][0]); raise SystemExit
-    except FileNotFoundError:
-        pass
-PY
-)}
-[ -n "$MIRROR" ] || fail "no Debian mirror in the apt sources; set STRATA_DEBIAN_MIRROR"
+MIRROR=$(strata mirror) || fail "no Debian mirror in the apt sources; set STRATA_DEBIAN_MIRROR"
 export STRATA_DEBIAN_MIRROR=$MIRROR
 
 R=$WORK/recipe

@@ -7,10 +7,8 @@
 # `strata build --push` to `strata registry serve` attaches the SPDX SBOM as an OCI referrer.
 source "$(dirname "$0")/lib.sh"
 require_tools dpkg-deb gpg gpgv xz curl python3
-
-FIX=$WORK/fixture
-bash "$STRATA_SOURCE_DIR/tests/fixtures/debian/make_archive.sh" "$FIX" >/dev/null
-export STRATA_DEBIAN_MIRROR="file://$FIX/archive"
+source "$(dirname "$0")/fixtures.sh"
+use_debian_fixture
 SCHEMAS=$STRATA_SOURCE_DIR/tests/fixtures/sbom
 
 printf 'model weights\n' >"$WORK/model.bin"
