@@ -2,7 +2,8 @@
 // an image of the store (its layers stacked as overlay lower dirs from their snapshots) or in
 // an unpacked root filesystem, inside strata's build sandbox (builder/sandbox). Nothing the
 // command writes is kept. The image's Env, WorkingDir, numeric User, Entrypoint and Cmd are
-// used unless overridden.
+// used unless overridden. --gpus passes NVIDIA GPUs and the host's driver through
+// (builder/sandbox/gpu.hpp).
 #include <iostream>
 #include <memory>
 
@@ -29,6 +30,8 @@ struct RunArgs {
   std::string user;
   bool network = false;
   double timeout = 0;
+  std::string gpus;
+  std::string gpu_driver_root = "/";
 };
 
 bool parse_owner(const std::string& text, std::uint32_t& uid, std::uint32_t& gid) {
@@ -122,6 +125,19 @@ void run_run(RunArgs args, const GlobalOptions& global) {
     }
     // A user name in the image config: run as root (names are not resolved here).
   }
+  if (!args.gpus.empty()) {
+    const builder::sandbox::GpuRequest request = builder::sandbox::parse_gpu_request(args.gpus);
+    run.gpus = builder::sandbox::discover_gpus(request, args.gpu_driver_root);
+    run.env = builder::sandbox::gpu_environment(std::move(run.env), request);
+    if (!global.quiet && !global.json) {
+      std::cerr << "strata: passing through " << run.gpus.devices.size() << " NVIDIA device node"
+                << (run.gpus.devices.size() == 1 ? "" : "s") << ", "
+                << run.gpus.libraries.size() << " driver files"
+                << (run.gpus.driver_version.empty() ? std::string()
+                                                    : " (driver " + run.gpus.driver_version + ")")
+                << "\n";
+    }
+  }
   run.network = args.network;
   run.timeout_seconds = args.timeout;
   run.on_output = [](std::string_view text) { std::cout << text << std::flush; };
@@ -149,6 +165,11 @@ void register_run(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("-u,--user", args->user, "Numeric UID[:GID] (default: the image's)");
   cmd->add_flag("--network", args->network, "Share the host's network");
   cmd->add_option("--timeout", args->timeout, "Kill the command after this many seconds");
+  cmd->add_option("--gpus", args->gpus,
+                  "Pass NVIDIA GPUs through: \"all\" or indices (\"0,2\"); binds the host's "
+                  "device nodes and driver libraries (libcuda, NVML, nvidia-smi) read-only");
+  cmd->add_option("--gpu-driver-root", args->gpu_driver_root,
+                  "Find the NVIDIA driver (dev/, lib dirs, bin/) under this root (default /)");
   cmd->add_option("IMAGE_AND_COMMAND", args->command,
                   "Store image NAME[:TAG] (unless --rootfs), then the command after --; default: "
                   "the image's Entrypoint + Cmd");

@@ -4,7 +4,8 @@
 // namespace; (2) make every mount private so nothing leaks to the host; (3) mount the overlay
 // on the merged dir and create the missing mount points in it; (4) mount /proc (this process
 // is pid 1 of the new pid namespace), a tmpfs /dev with the host's harmless devices bound in,
-// /dev/pts, /dev/shm, a tmpfs /tmp, a read-only /sys when the kernel allows, and with network
+// /dev/pts, /dev/shm, with --gpus the host's NVIDIA device nodes and a read-only tmpfs holding
+// its driver files (gpu.hpp), a tmpfs /tmp, a read-only /sys when the kernel allows, and with network
 // on, the host's /etc/resolv.conf and /etc/hosts read-only; (5) pivot_root into the merged dir
 // and detach the old root (chroot when pivot_root is refused); (6) set the hostname, bring up
 // lo in a new network namespace, drop to uid:gid, chdir to the workdir, wire stdio and exec.
@@ -91,6 +92,9 @@ void bind(const ChildPlan& plan, const Bind& b) noexcept {
   if (b.create_file) {
     create_file(plan, b.target.c_str());
   }
+  if (b.create_directory && ::mkdir(b.target.c_str(), 0755) != 0 && errno != EEXIST) {
+    die(plan, ChildFailure::System, "create mount point", b.target.c_str());
+  }
   do_mount(plan, b.source.c_str(), b.target.c_str(), nullptr, MS_BIND, nullptr, "bind-mount onto");
   if (b.read_only) {
     remount_read_only(plan, b.target.c_str());
@@ -112,6 +116,27 @@ void loopback_up(const ChildPlan& plan) noexcept {
     die(plan, ChildFailure::System, "SIOCSIFFLAGS on lo");
   }
   ::close(sock);
+}
+
+// The host's NVIDIA driver files (see gpu.hpp): a small tmpfs, the files bound into it
+// read-only, the library links, then the tmpfs itself made read-only.
+void mount_gpu_driver(const ChildPlan& plan) noexcept {
+  do_mount(plan, "tmpfs", plan.gpu_dir.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=1024k",
+           "mount tmpfs on");
+  for (const std::string& dir : plan.gpu_subdirs) {
+    if (::mkdir(dir.c_str(), 0755) != 0) {
+      die(plan, ChildFailure::System, "create", dir.c_str());
+    }
+  }
+  for (const Bind& b : plan.gpu_binds) {
+    bind(plan, b);
+  }
+  for (const Link& l : plan.gpu_links) {
+    if (::symlink(l.target.c_str(), l.path.c_str()) != 0) {
+      die(plan, ChildFailure::System, "create symlink", l.path.c_str());
+    }
+  }
+  remount_read_only(plan, plan.gpu_dir.c_str());
 }
 
 void build_root(const ChildPlan& plan) noexcept {
@@ -139,6 +164,9 @@ void build_root(const ChildPlan& plan) noexcept {
     if (::symlink(l.target.c_str(), l.path.c_str()) != 0) {
       die(plan, ChildFailure::System, "create symlink", l.path.c_str());
     }
+  }
+  if (!plan.gpu_dir.empty()) {
+    mount_gpu_driver(plan);
   }
   if (::mkdir(plan.dev_pts.c_str(), 0755) != 0 || ::mkdir(plan.dev_shm.c_str(), 01777) != 0) {
     die(plan, ChildFailure::System, "create /dev/pts and /dev/shm under", plan.dev.c_str());

@@ -38,6 +38,7 @@ struct Bind {
   std::string target;
   bool read_only = false;
   bool create_file = false;  // create an empty file as mount point first
+  bool create_directory = false;  // create a directory as mount point first
 };
 
 /// A symbolic link to create.
@@ -63,6 +64,12 @@ struct ChildPlan {
   std::vector<Bind> dev_binds;
   std::vector<Link> dev_links;
   std::vector<Bind> etc_binds;
+  // --gpus: a tmpfs at gpu_dir holding gpu_subdirs, the driver's files bound read-only into
+  // them and the library links; then the tmpfs is made read-only. Empty gpu_dir: no GPU.
+  std::string gpu_dir;
+  std::vector<std::string> gpu_subdirs;
+  std::vector<Bind> gpu_binds;
+  std::vector<Link> gpu_links;
   std::string hostname;
   std::uint32_t uid = 0;
   std::uint32_t gid = 0;

@@ -85,10 +85,34 @@ Lookup lookup(const std::vector<fs::path>& lowers, const std::string& rel) {
   return result;
 }
 
+// The GPU part of the plan: device nodes under /dev, driver files under /usr/local/nvidia.
+void plan_gpu(const GpuInjection& gpu, const fs::path& merged, ChildPlan& plan) {
+  for (const fs::path& device : gpu.devices) {
+    plan.dev_binds.push_back({device.string(), (merged / "dev" / device.filename()).string(),
+                              false, true, false});
+  }
+  for (const fs::path& dir : gpu.device_dirs) {
+    plan.dev_binds.push_back({dir.string(), (merged / "dev" / dir.filename()).string(), false,
+                              false, true});
+  }
+  const fs::path root = merged / std::string(k_gpu_mount_point).substr(1);
+  plan.gpu_dir = root.string();
+  plan.gpu_subdirs = {(root / "lib64").string(), (root / "bin").string()};
+  for (const GpuFile& f : gpu.libraries) {
+    plan.gpu_binds.push_back({f.host.string(), (root / "lib64" / f.name).string(), true, true, false});
+  }
+  for (const GpuLink& l : gpu.library_links) {
+    plan.gpu_links.push_back({l.target, (root / "lib64" / l.name).string()});
+  }
+  for (const GpuFile& f : gpu.binaries) {
+    plan.gpu_binds.push_back({f.host.string(), (root / "bin" / f.name).string(), true, true, false});
+  }
+}
+
 }  // namespace
 
 std::vector<std::string> plan_mount_points(const std::vector<fs::path>& lowers, bool network,
-                                           ChildPlan& plan) {
+                                           ChildPlan& plan, const GpuInjection& gpu) {
   std::vector<std::string> created;
   const fs::path merged = plan.merged;
   // Returns false when the path cannot be used (optional targets are then skipped).
@@ -142,6 +166,10 @@ std::vector<std::string> plan_mount_points(const std::vector<fs::path>& lowers, 
       {"pts/ptmx", "ptmx"}};
   for (const auto& [target, name] : links) {
     plan.dev_links.push_back({target, (merged / "dev" / name).string()});
+  }
+  if (!gpu.empty()) {
+    plan_gpu(gpu, merged, plan);
+    want(std::string(k_gpu_mount_point).substr(1), true, true);
   }
   if (network) {
     for (const char* rel : {"etc/resolv.conf", "etc/hosts"}) {

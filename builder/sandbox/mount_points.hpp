@@ -13,15 +13,19 @@
 #include <vector>
 
 #include "builder/sandbox/child.hpp"
+#include "builder/sandbox/gpu.hpp"
 
 namespace strata::builder::sandbox::detail {
 
 /// Fills plan.create, plan.proc/dev/tmp/sys, the /dev binds and links and, with `network`,
 /// plan.etc_binds, for a rootfs made of `lowers` (topmost first) mounted at plan.merged.
+/// With a non-empty `gpu`, also the GPU driver directory, device nodes and driver files.
 /// Returns the paths (relative, parents first) that the child will create. Throws
-/// InvalidInput when the rootfs has /proc, /dev or /tmp as something other than a directory.
+/// InvalidInput when the rootfs has /proc, /dev or /tmp (or, with `gpu`, /usr/local/nvidia)
+/// as something other than a directory.
 std::vector<std::string> plan_mount_points(const std::vector<std::filesystem::path>& lowers,
-                                           bool network, ChildPlan& plan);
+                                           bool network, ChildPlan& plan,
+                                           const GpuInjection& gpu = {});
 
 /// Removes from `upper` what plan_mount_points created (if still empty) and the copied-up
 /// parents that only held them. Never throws.

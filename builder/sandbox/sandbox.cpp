@@ -382,7 +382,7 @@ RunResult run(const RunOptions& options, const fs::path& upper) {
     view.insert(view.begin(), upper_abs);
   }
   const std::vector<std::string> created =
-      detail::plan_mount_points(view, options.network, plan);
+      detail::plan_mount_points(view, options.network, plan, options.gpus);
   plan.hostname = options.hostname;
   plan.uid = options.uid;
   plan.gid = options.gid;

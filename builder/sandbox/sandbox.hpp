@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "builder/sandbox/gpu.hpp"
 #include "oci/layer_writer.hpp"
 
 namespace strata::cache {
@@ -55,6 +56,10 @@ struct RunOptions {
   bool upper_exists = false;
   /// How many trailing lines of output a failure message quotes.
   std::size_t tail_lines = 50;
+  /// GPUs to pass through (`strata run --gpus`; gpu.hpp): device nodes and the host's driver
+  /// files bound in read-only. Never set for build steps. The caller adds the environment
+  /// (gpu_environment).
+  GpuInjection gpus;
 };
 
 /// What a successful run produced.
