@@ -46,32 +46,23 @@ median() { python3 -c 'import statistics,sys; print(round(statistics.median(map(
 rm -rf "$work"
 mkdir -p "$work"
 # A copy of the catalog (CATALOG, default the source tree's recipes/; right also when
-# STRATA_BIN is a copy outside the build tree), with one change: Debian's python3-torch-cuda
-# depends on nvidia-cudnn, an installer package whose postinst downloads cuDNN from NVIDIA's
-# site (Debian may not redistribute it). strata configures packages with the network off, so
-# that postinst fails and frameworks/pytorch-cuda does not build as committed. The copy
-# declines the cuDNN licence question first (a debconf preseed in a `run` layer below the
-# pytorch-cuda layer), so the postinst downloads nothing: the image holds every .deb of the
-# lock but no libcudnn, which torch's CUDA library needs at import (docs/catalog.md,
-# "cuDNN"). A catalog whose pytorch-cuda recipe answers that question itself is left alone.
+# STRATA_BIN is a copy outside the build tree). frameworks/pytorch-cuda's last layer,
+# "cudnn", runs Debian's update-nvidia-cudnn with the network on: it downloads cuDNN from
+# NVIDIA's site (docs/catalog.md, "cuDNN"), which the benchmark machine cannot reach. Unless
+# WITH_CUDNN=1, the copy leaves that layer out: the image then holds every .deb of the lock
+# but not libcudnn (about 1 GB more on a machine that can download it).
 export STRATA_CATALOG=$work/catalog
 cp -r "${CATALOG:-$PWD/recipes}" "$STRATA_CATALOG"
-if ! grep -q 'nvidia-cudnn/question' "$STRATA_CATALOG/frameworks/pytorch-cuda.toml"; then
+if [ "${WITH_CUDNN:-0}" != 1 ]; then
   python3 - "$STRATA_CATALOG/frameworks/pytorch-cuda.toml" <<'PY'
-import sys
+import re, sys
 p = sys.argv[1]
 s = open(p).read()
-first = s.index("[[layer]]")
-s = s[:first] + """[[layer]]
-name = "cudnn-decline"
-  [[layer.step]]
-  type = "run"
-  command = "echo 'nvidia-cudnn nvidia-cudnn/question select I Decline' | debconf-set-selections"
-
-""" + s[first:]
-open(p, "w").write(s)
+cut = re.sub(r'\[\[layer\]\]\nname = "cudnn"\n(?:(?!\[\[layer\]\]|\[config\]).*\n)*', "", s)
+assert cut != s, "no cudnn layer in " + p
+open(p, "w").write(cut)
 PY
-  log "catalog copy: frameworks/pytorch-cuda declines the cuDNN download (no libcudnn in the image)"
+  log "catalog copy: frameworks/pytorch-cuda without its cudnn layer (no libcudnn in the image)"
 fi
 proj=$work/project
 "$strata" init "$proj" --template pytorch-cuda-jupyter --name pcj >/dev/null
