@@ -6,6 +6,9 @@
 #         through its documented sync-in/sync-out hooks)
 # Also: resolution alone of a large trixie request (time and peak memory).
 # usage: bench/debian_base.sh [RUNS]     (needs the mirror of the apt sources, mmdebstrap)
+#   BENCH_ONLY=cold|warm|lock runs only that part; STRATA_BIN_BEFORE=<an older strata> also
+#   times a warm build by it against the current one in the same run (before/after figures).
+#   STRATA_TIMINGS=1 makes strata print where a build's time goes (docs/benchmarks.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
@@ -21,12 +24,17 @@ cp recipes/base/debian-bookworm.toml "$work/recipe/"
 STRATA_HOME="$work/lockstore" "$strata" -q lock "$recipe" >/dev/null
 mm="mmdebstrap --quiet --mode=root --variant=minbase --include=apt,ca-certificates bookworm"
 
+only=${BENCH_ONLY:-all}
+if [[ $only == all || $only == cold ]]; then
 python3 bench/pair.py --name "bookworm base, cold: strata build vs mmdebstrap" --runs "$runs" \
   --json "$out" --prepare "rm -rf $work/store $work/mm.tar" \
   "STRATA_HOME=$work/store $strata -q build $recipe --locked" \
   "$mm $work/mm.tar $STRATA_DEBIAN_MIRROR"
 
+fi
+
 # Warm: fill both caches once, then time builds that reuse them.
+if [[ $only == all || $only == warm ]]; then
 rm -rf "$work/warm-store" "$work/apt-cache"
 mkdir -p "$work/apt-cache"
 STRATA_HOME="$work/warm-store" "$strata" -q build "$recipe" --locked >/dev/null
@@ -38,10 +46,19 @@ eval "$mm_warm $work/mm.tar $STRATA_DEBIAN_MIRROR" >/dev/null
 n=0
 python3 bench/pair.py --name "bookworm base, warm: strata build vs mmdebstrap" --runs "$runs" \
   --json "$out" --prepare "rm -f $work/mm.tar" \
-  "SOURCE_DATE_EPOCH=\$(date +%s%N | cut -c1-12) STRATA_HOME=$work/warm-store $strata -q build $recipe --locked" \
+  "SOURCE_DATE_EPOCH=\$(date +%s) STRATA_HOME=$work/warm-store $strata -q build $recipe --locked" \
   "$mm_warm $work/mm.tar $STRATA_DEBIAN_MIRROR"
 
+if [[ -n ${STRATA_BIN_BEFORE:-} ]]; then
+  python3 bench/pair.py --name "bookworm base, warm: strata vs STRATA_BIN_BEFORE" --runs "$runs" \
+    --json "$out" \
+    "SOURCE_DATE_EPOCH=\$(date +%s) STRATA_HOME=$work/warm-store $strata -q build $recipe --locked" \
+    "SOURCE_DATE_EPOCH=\$(date +%s) STRATA_HOME=$work/warm-store $STRATA_BIN_BEFORE -q build $recipe --locked"
+fi
+fi
+
 # Resolution alone: a large request over trixie main+contrib+non-free (indexes cached).
+if [[ $only == all || $only == lock ]]; then
 big=$work/recipe/big.toml
 cat >"$big" <<'TOML'
 [recipe]
@@ -62,3 +79,4 @@ for i in $(seq "$runs"); do
     env STRATA_HOME="$work/lockstore" "$strata" -q lock "$big" >/dev/null
   echo "resolution (lock) of a large trixie request, run $i: $(cat "$work/time.txt"), $(grep -c 'name = ' "$work/recipe/big.lock") packages"
 done
+fi

@@ -12,6 +12,8 @@
 #include "builder/debian_stack.hpp"
 #include "builder/input_digests.hpp"
 #include "builder/layer_split.hpp"
+#include "builder/phase_timer.hpp"
+#include "builder/snapshot_adopt.hpp"
 #include "builder/snapshots.hpp"
 #include "builder/steps.hpp"
 #include "builder/system_layer.hpp"
@@ -81,9 +83,11 @@ std::vector<BuiltLayer> build_system_layer(BuildContext& ctx, const Recipe& reci
                                            oci::Compression compression) {
   SystemLayerContext sys;
   sys.store = &ctx.store;
+  PhaseTimer snapshots("snapshots of the layers below");
   for (auto it = below.rbegin(); it != below.rend(); ++it) {
     sys.lower_dirs.push_back(ensure_snapshot(ctx.store, it->diff_id, it->digest, it->media_type));
   }
+  snapshots.stop();
   sys.source_date_epoch = sde;
   sys.mirror = ctx.options.mirror;
   sys.fetch = ctx.options.fetch;
@@ -127,15 +131,29 @@ std::vector<BuiltLayer> build_system_layer(BuildContext& ctx, const Recipe& reci
   options.keep_owners = ::geteuid() == 0;
   for (std::size_t i = 0; i < trees.size(); ++i) {
     BuiltLayer& out = outs[i];
+    PhaseTimer timer("write layer " + std::to_string(i + 1) + "/" + std::to_string(trees.size()));
     auto writer = ctx.store.begin_blob(oci::layer_media_type(compression));
     const oci::LayerResult result = oci::write_layer_from_dir(trees[i], options, writer);
     out.digest = writer.commit(result.digest);
+    timer.stop();
     out.diff_id = result.diff_id;
     out.size = result.size;
     out.media_type =
         result.media_type.empty() ? oci::layer_media_type(compression) : result.media_type;
     out.uncompressed_size = result.uncompressed_size;
     out.cached = false;
+    // A layer above will run on this one's snapshot: the tree just written is that
+    // snapshot already (snapshot_adopt.hpp), so it is kept instead of being deleted now and
+    // unpacked again from the blob.
+    const bool layer_above = ctx.next + 1 < ctx.total;
+    if (layer_above && trees.size() == 1 && sys.lower_dirs.empty()) {
+      PhaseTimer adopt("keep the layer's tree as its snapshot");
+      try {
+        adopt_as_snapshot(ctx.store, trees[i], out.diff_id, sde);
+      } catch (const util::Error&) {
+        // Only a shortcut: the layer above unpacks the snapshot from the blob instead.
+      }
+    }
   }
   return outs;
 }

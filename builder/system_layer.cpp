@@ -11,9 +11,11 @@
 
 #include "builder/debian/archive.hpp"
 #include "builder/debian/deb_file.hpp"
+#include "builder/debian/deb_prefetch.hpp"
 #include "builder/debian/installer.hpp"
 #include "builder/debian/relations.hpp"
 #include "builder/debian/sources.hpp"
+#include "builder/phase_timer.hpp"
 #include "builder/sandbox/sandbox.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
@@ -346,6 +348,8 @@ void run_scripts(const SystemLayerContext& ctx, const LockedLayer& locked, const
   run.upper_exists = true;
   run.on_output = ctx.on_output;
   run.tail_lines = 60;
+  run.ignore_sync = true;  // dpkg fsyncs its database after every package (seccomp.hpp)
+  PhaseTimer timer("sandbox: " + what);
   try {
     sandbox::run(run, upper);
   } catch (const util::Error& e) {
@@ -389,9 +393,11 @@ void apply_debian_step(const SystemLayerContext& ctx, const DebianStep& step,
   }
   std::vector<debian::DebControl> controls;
   std::vector<const debian::Stanza*> stanzas;
+  PhaseTimer read_controls("read the control members");
   for (const LockedPackage& p : locked.packages) {
     controls.push_back(debian::DebReader(store.blob_path(p.sha256)).control());
   }
+  read_controls.stop();
   for (const auto& c : controls) {
     stanzas.push_back(&c.control);
   }
@@ -416,21 +422,41 @@ void apply_debian_step(const SystemLayerContext& ctx, const DebianStep& step,
   }
 
   const auto seeded = seed_upper(ctx.lower_dirs, upper);
+  // Every .deb in the order the phases unpack them, opened and decompressed ahead on
+  // helper threads, also while the sandbox configures the bootstrap set (deb_prefetch.hpp).
+  std::vector<fs::path> deb_paths;
+  for (const auto* phase : {&bootstrap, &rest}) {
+    for (std::size_t i : *phase) {
+      deb_paths.push_back(store.blob_path(locked.packages[i].sha256));
+    }
+  }
+  debian::DebPrefetchOptions prefetch_options;
+  if (!bootstrap.empty()) {
+    prefetch_options.horizon = bootstrap.size();  // the rest once the bootstrap is unpacked
+  }
+  debian::DebPrefetcher prefetch(std::move(deb_paths), prefetch_options);
   std::vector<debian::InstalledPackage> installed;
   auto unpack = [&](const std::vector<std::size_t>& which, debian::MergedUsr merged) {
     debian::InstallOptions options;
     options.merged_usr = merged;
     options.state = debian::PackageState::Unpacked;
     options.preserve_owners = true;
+    PhaseTimer timer("unpack " + std::to_string(which.size()) + " packages");
     debian::Installer installer(upper, options);
     for (std::size_t i : which) {
-      installed.push_back(installer.install(store.blob_path(locked.packages[i].sha256)));
+      debian::DebReader reader = prefetch.next();  // deb_paths' order: bootstrap, then rest
+      if (reader.path() != store.blob_path(locked.packages[i].sha256)) {
+        util::fail(util::ErrorKind::Internal, "unpack: packages taken out of order at " +
+                                                  locked.packages[i].name);
+      }
+      installed.push_back(installer.install(std::move(reader)));
     }
     installer.finish();
   };
   bool system_ready = !empty_system;
   if (!bootstrap.empty()) {
     unpack(bootstrap, debian::MergedUsr::Yes);
+    prefetch.set_horizon(prefetch.size());  // decompressed while the sandbox configures
     std::vector<ScriptPackage> pre;
     for (std::size_t i : bootstrap) {
       pre.push_back(script_package(i));
@@ -478,6 +504,7 @@ void apply_debian_step(const SystemLayerContext& ctx, const DebianStep& step,
     run_scripts(ctx, locked, upper, maintainer_script(late, "/var/lib/dpkg/info", true),
                 "preinst scripts and dpkg --configure -a");
   }
+  PhaseTimer timer("normalise");
   write_extended_states(upper, step, installed, native_arch);
   drop_unchanged_links(seeded, upper);
   normalise_system_tree(upper, ctx.source_date_epoch);
@@ -502,6 +529,7 @@ void apply_run_step(const SystemLayerContext& ctx, const RunStep& step, const fs
   run.lower_dirs = ctx.lower_dirs;
   run.upper_exists = true;
   run.on_output = ctx.on_output;
+  run.ignore_sync = true;  // the upper dir becomes a blob that the store makes durable
   try {
     sandbox::run(run, upper);
   } catch (const util::Error& e) {

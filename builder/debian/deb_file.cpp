@@ -2,6 +2,12 @@
 // a second libarchive handle whose read callback pulls bytes from the outer one, so
 // neither member is ever copied to disk or held whole (control.tar's files are kept, up to
 // DebLimits::max_control_size).
+//
+// data.tar goes through two handles: a "raw" one that only decompresses (any filter, the
+// raw format: one entry, the decompressed stream) and a tar parser without filters that
+// reads the raw handle's blocks. Between them sits an optional in-memory prefix filled by
+// preload_data(), so the decompression of a package can run on another thread ahead of
+// the parse; the parser reads that prefix first and then the raw handle where it stopped.
 #include "builder/debian/deb_file.hpp"
 
 #include <archive.h>
@@ -11,6 +17,7 @@
 #include <array>
 #include <cctype>
 #include <cstring>
+#include <vector>
 
 #include "oci/safe_path.hpp"
 #include "util/error.hpp"
@@ -106,8 +113,95 @@ bool valid_package_name(std::string_view name) {
 struct DebReader::Impl {
   util::Fd fd;        // declared first: the archive handle reading it is freed before it
   ArchivePtr outer;
+  InnerSource raw_source;  // reads data.tar's compressed bytes from `outer`
+  ArchivePtr raw;          // decompresses data.tar (raw format); null until first needed
+  std::vector<char> preloaded;  // decompressed prefix of data.tar (preload_data)
+  std::size_t preloaded_pos = 0;
+  std::string raw_error;   // a decompression error met while preloading, reported later
+  std::string raw_open_error;  // the raw handle could not be opened while preloading
+  bool raw_eof = false;
   bool data_read = false;
+  bool preload_done = false;
+
+  // Opens the raw handle on the data.tar member (the outer handle is positioned on it).
+  // Throws InvalidInput with libarchive's message.
+  void open_raw() {
+    if (raw) {
+      return;
+    }
+    raw_source.outer = outer.get();
+    ArchivePtr a(archive_read_new());
+    if (!a) {
+      util::fail(ErrorKind::Internal, "archive_read_new failed");
+    }
+    archive_read_support_filter_all(a.get());
+    archive_read_support_format_raw(a.get());
+    if (archive_read_open(a.get(), &raw_source, nullptr, inner_read, nullptr) != ARCHIVE_OK) {
+      util::fail(ErrorKind::InvalidInput, archive_message(a.get()));
+    }
+    archive_entry* e = nullptr;
+    const int r = archive_read_next_header(a.get(), &e);
+    if (r == ARCHIVE_EOF) {
+      raw_eof = true;  // an empty member: the tar parser reports it
+    } else if (r < ARCHIVE_WARN) {
+      util::fail(ErrorKind::InvalidInput, archive_message(a.get()));
+    }
+    raw = std::move(a);
+  }
+
+  // The next block of decompressed data.tar: its size (0 at the end), -1 with `error` set.
+  la_ssize_t pull(const void** out, std::string& error) {
+    if (!raw_error.empty()) {
+      error = raw_error;
+      return -1;
+    }
+    if (raw_eof) {
+      return 0;
+    }
+    const void* block = nullptr;
+    std::size_t size = 0;
+    la_int64_t offset = 0;
+    const int r = archive_read_data_block(raw.get(), &block, &size, &offset);
+    if (r == ARCHIVE_EOF) {
+      raw_eof = true;
+      return 0;
+    }
+    if (r < ARCHIVE_WARN) {
+      error = raw_error = archive_message(raw.get());
+      return -1;
+    }
+    *out = block;
+    return static_cast<la_ssize_t>(size);
+  }
 };
+
+
+std::uint64_t DebReader::preload_data(std::uint64_t max_bytes) {
+  const std::string ctx = m_path.string() + ": member " + oci::quote_path(m_control.data_member);
+  if (m_impl->data_read || m_impl->preload_done) {
+    util::fail(ErrorKind::Internal, ctx + ": data.tar can only be preloaded once, before it is read");
+  }
+  m_impl->preload_done = true;
+  try {
+    m_impl->open_raw();
+  } catch (const util::Error& err) {
+    // Reported by for_each_data_entry, in the same words as without preloading.
+    m_impl->raw_open_error = err.what();
+    return 0;
+  }
+  std::vector<char>& buf = m_impl->preloaded;
+  while (buf.size() < max_bytes) {
+    const void* block = nullptr;
+    std::string error;
+    const la_ssize_t n = m_impl->pull(&block, error);
+    if (n <= 0) {
+      break;  // the end, or an error kept for for_each_data_entry to report in context
+    }
+    const auto* bytes = static_cast<const char*>(block);
+    buf.insert(buf.end(), bytes, bytes + n);
+  }
+  return buf.size();
+}
 
 void check_deb_control(const Stanza& control, const std::string& origin) {
   for (std::string_view field : {"Package", "Version", "Architecture"}) {
@@ -291,13 +385,43 @@ void DebReader::for_each_data_entry(const std::function<void(archive*, archive_e
     util::fail(ErrorKind::Internal, ctx + ": data.tar can only be read once");
   }
   m_impl->data_read = true;
-  InnerSource src;
-  src.outer = m_impl->outer.get();
-  ArchivePtr inner;
+  // Read callback of the tar parser: the preloaded prefix, then the raw handle's blocks.
+  const auto data_read_callback = [](archive* tar, void* client, const void** out) -> la_ssize_t {
+    auto* impl = static_cast<Impl*>(client);
+    if (impl->preloaded_pos < impl->preloaded.size()) {
+      *out = impl->preloaded.data() + impl->preloaded_pos;
+      const std::size_t n = impl->preloaded.size() - impl->preloaded_pos;
+      impl->preloaded_pos = impl->preloaded.size();
+      return static_cast<la_ssize_t>(n);
+    }
+    if (!impl->preloaded.empty()) {
+      // libarchive is done with the prefix once it asks for more: give the memory back.
+      std::vector<char>().swap(impl->preloaded);
+      impl->preloaded_pos = 0;
+    }
+    std::string error;
+    const la_ssize_t n = impl->pull(out, error);
+    if (n < 0) {
+      archive_set_error(tar, EIO, "%s", error.c_str());
+    }
+    return n;
+  };
+  ArchivePtr inner(archive_read_new());
   try {
-    inner = open_inner(src);
+    if (!m_impl->raw_open_error.empty()) {
+      util::fail(ErrorKind::InvalidInput, m_impl->raw_open_error);
+    }
+    m_impl->open_raw();
+    if (!inner) {
+      util::fail(ErrorKind::Internal, "archive_read_new failed");
+    }
+    archive_read_support_format_tar(inner.get());
+    if (archive_read_open(inner.get(), m_impl.get(), nullptr, data_read_callback, nullptr) !=
+        ARCHIVE_OK) {
+      util::fail(ErrorKind::InvalidInput, archive_message(inner.get()));
+    }
   } catch (const util::Error& err) {
-    util::fail(ErrorKind::InvalidInput, ctx + ": " + err.what());
+    util::fail(err.kind(), ctx + ": " + err.what());
   }
   for (;;) {
     archive_entry* e = nullptr;

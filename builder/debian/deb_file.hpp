@@ -6,7 +6,8 @@
 // skipped, as dpkg does; anything else is an error. DebReader opens the file, checks the ar
 // magic, reads debian-binary and the (small, size-bounded) control.tar into memory, and then
 // streams data.tar entry by entry without buffering it: memory stays bounded whatever the
-// package size. Every error names the .deb and the member.
+// package size (preload_data() buffers a bounded prefix on request). Every error names the
+// .deb and the member.
 #pragma once
 
 #include <cstdint>
@@ -64,6 +65,15 @@ class DebReader {
   /// once. Errors from libarchive are thrown as InvalidInput naming the .deb, member and
   /// entry; exceptions from `fn` propagate, prefixed with the same context.
   void for_each_data_entry(const std::function<void(archive*, archive_entry*)>& fn);
+
+  /// Decompresses the first `max_bytes` (plus at most one decompressor block) of data.tar
+  /// into memory now, so that a later for_each_data_entry() parses them from memory and
+  /// only decompresses the rest, if any, as it goes. Lets a helper thread do the expensive
+  /// part (xz) ahead of the thread that writes the files (deb_prefetch.hpp). A
+  /// decompression error met here is reported by for_each_data_entry() when it reaches
+  /// that point, as without preloading. Returns the bytes now held. Call at most once,
+  /// before for_each_data_entry(); throws Internal otherwise.
+  std::uint64_t preload_data(std::uint64_t max_bytes);
 
  private:
   struct Impl;

@@ -1,13 +1,17 @@
 #include "builder/debian/dpkg_db.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <set>
 
 #include "util/error.hpp"
+#include "util/fd.hpp"
 #include "util/fs.hpp"
+#include "util/io.hpp"
 
 namespace strata::builder::debian {
 
@@ -80,6 +84,33 @@ void make_dirs(const fs::path& dir) {
   }
 }
 
+// Writes `content` to `path` through a temporary file renamed over it, without fsync: the
+// database lives in an image tree being built (a scratch overlay upper dir or an unpack
+// target) that is discarded whole if the build stops, and whose durable form is the layer
+// blob the store fsyncs. A thousand fsyncs per layer (every info file) were measurable.
+void replace_file(const fs::path& path, std::string_view content, unsigned mode) {
+  const fs::path temp = path.parent_path() / (path.filename().string() + ".strata-new");
+  {
+    util::Fd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600));
+    if (!fd) {
+      util::fail_errno("cannot create " + temp.string());
+    }
+    util::write_all(fd.get(), content.data(), content.size(), temp.string());
+    if (::fchmod(fd.get(), static_cast<mode_t>(mode)) != 0) {
+      const int err = errno;
+      ::unlink(temp.c_str());
+      errno = err;
+      util::fail_errno("cannot set the mode of " + temp.string());
+    }
+  }
+  if (::rename(temp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(temp.c_str());
+    errno = err;
+    util::fail_errno("cannot rename " + temp.string() + " to " + path.string());
+  }
+}
+
 std::string read_if_exists(const fs::path& path) {
   std::error_code ec;
   if (!fs::exists(path, ec)) {
@@ -91,7 +122,7 @@ std::string read_if_exists(const fs::path& path) {
 void write_if_missing(const fs::path& path, std::string_view content) {
   std::error_code ec;
   if (!fs::exists(path, ec)) {
-    util::write_file_atomic(path, content, 0644);
+    replace_file(path, content, 0644);
   }
 }
 
@@ -223,7 +254,7 @@ void DpkgDatabase::write() const {
         add_line(arches, key.second);
       }
     }
-    util::write_file_atomic(admin / "arch", join_lines(arches), 0644);
+    replace_file(admin / "arch", join_lines(arches), 0644);
   }
 
   // status: every package, sorted by name then architecture, stanzas separated by a
@@ -233,12 +264,12 @@ void DpkgDatabase::write() const {
     all[key] = format_status_stanza(pkg);
   }
   {
-    util::AtomicFile status(admin / "status", 0644);
+    std::string status;
     for (const auto& [key, text] : all) {
-      status.write(text);
-      status.write("\n");
+      status += text;
+      status += "\n";
     }
-    status.commit();
+    replace_file(admin / "status", status, 0644);
   }
 
   // info/ files and trigger interests.
@@ -247,15 +278,15 @@ void DpkgDatabase::write() const {
   for (const auto& [key, pkg] : m_added) {
     const std::string base = pkg.info_name();
     {
-      util::AtomicFile list(admin / "info" / (base + ".list"), 0644);
+      std::string list;
       for (const std::string& path : pkg.files) {
-        list.write(path);
-        list.write("\n");
+        list += path;
+        list += "\n";
       }
-      list.commit();
+      replace_file(admin / "info" / (base + ".list"), list, 0644);
     }
     for (const auto& [name, file] : pkg.info_files) {
-      util::write_file_atomic(admin / "info" / (base + "." + name), file.content,
+      replace_file(admin / "info" / (base + "." + name), file.content,
                               file.mode & 07777);
     }
     const auto trig = pkg.info_files.find("triggers");
@@ -277,7 +308,7 @@ void DpkgDatabase::write() const {
     }
   }
   if (!file_triggers.empty()) {
-    util::write_file_atomic(admin / "triggers/File", join_lines(file_triggers), 0644);
+    replace_file(admin / "triggers/File", join_lines(file_triggers), 0644);
   }
   for (auto& [name, who] : explicit_triggers) {
     if (name.find('/') != std::string::npos || name.starts_with('.')) {
@@ -287,7 +318,7 @@ void DpkgDatabase::write() const {
     for (const std::string& w : who) {
       add_line(lines, w);
     }
-    util::write_file_atomic(admin / "triggers" / name, join_lines(lines), 0644);
+    replace_file(admin / "triggers" / name, join_lines(lines), 0644);
   }
 }
 

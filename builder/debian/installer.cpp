@@ -132,8 +132,11 @@ Installer::Installer(fs::path root, InstallOptions options)
 Installer::~Installer() = default;
 
 const InstalledPackage& Installer::install(const fs::path& deb) {
-  DebReader reader(deb, m_options.limits);
-  const std::string where = deb.string();
+  return install(DebReader(deb, m_options.limits));
+}
+
+const InstalledPackage& Installer::install(DebReader reader) {
+  const std::string where = reader.path().string();
   const DebControl& control = reader.control();
   const std::vector<std::string> conffile_list = parse_conffiles(control, where);
   const std::set<std::string> conffiles(conffile_list.begin(), conffile_list.end());

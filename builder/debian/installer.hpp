@@ -71,6 +71,11 @@ class Installer {
   /// system refuses.
   const InstalledPackage& install(const std::filesystem::path& deb);
 
+  /// As install(path), for a package already opened (and possibly preloaded, see
+  /// deb_prefetch.hpp) whose data.tar has not been read yet. The options' limits do not
+  /// apply to `reader`: they are those it was opened with.
+  const InstalledPackage& install(DebReader reader);
+
   /// Writes the dpkg database (status, info/, ...). Call once after the last install().
   void finish();
 

@@ -11,6 +11,7 @@
 // lo in a new network namespace, drop to uid:gid, chdir to the workdir, wire stdio and exec.
 // No allocation happens here (see child.hpp).
 #include "builder/sandbox/child.hpp"
+#include "builder/sandbox/seccomp.hpp"
 
 #include <fcntl.h>
 #include <linux/close_range.h>
@@ -235,6 +236,11 @@ void child_main(const ChildPlan& plan) noexcept {
   }
   if (plan.new_network) {
     loopback_up(plan);
+  }
+  if (plan.ignore_sync) {
+    // Before dropping privileges: without no_new_privs the filter needs CAP_SYS_ADMIN. A
+    // refusal only costs speed, so it is not an error.
+    static_cast<void>(install_ignore_sync_filter());
   }
   if (!plan.user_namespace && ::setgroups(0, nullptr) != 0) {
     die(plan, ChildFailure::System, "setgroups");

@@ -86,6 +86,7 @@ struct ChildPlan {
   int error_write = -1;
   int output_read = -1;
   int output_write = -1;
+  bool ignore_sync = false;  // install the seccomp filter of seccomp.hpp before exec
 };
 
 /// Runs in the cloned child: waits for the parent's go, builds the root filesystem, enters

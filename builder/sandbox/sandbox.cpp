@@ -385,6 +385,7 @@ RunResult run(const RunOptions& options, const fs::path& upper) {
       detail::plan_mount_points(view, options.network, plan, options.gpus);
   plan.hostname = options.hostname;
   plan.uid = options.uid;
+  plan.ignore_sync = options.ignore_sync;
   plan.gid = options.gid;
   plan.workdir = options.workdir;
   build_command(options, plan);

@@ -60,6 +60,11 @@ struct RunOptions {
   /// files bound in read-only. Never set for build steps. The caller adds the environment
   /// (gpu_environment).
   GpuInjection gpus;
+  /// Build steps only: fsync, fdatasync, sync, syncfs, sync_file_range and msync succeed
+  /// without waiting for the disk (seccomp.hpp): the upper dir becomes a blob that strata
+  /// makes durable itself. Ignored (the calls work normally) where the kernel refuses the
+  /// filter. Never set for `strata run`.
+  bool ignore_sync = false;
 };
 
 /// What a successful run produced.
