@@ -6,6 +6,8 @@
 // (created, title, description, base image) and the recipe's merged annotations may
 // override them, except dev.strata.recipe.digest, which always names the recipe identity.
 #include "builder/build.hpp"
+#include "builder/debian_stack.hpp"
+#include "builder/host_arch.hpp"
 #include "oci/media_types.hpp"
 
 namespace strata::builder {
@@ -42,7 +44,13 @@ AssembledImage assemble_image(const Recipe& recipe, const std::vector<BuiltLayer
                               const std::optional<std::pair<std::string, oci::Digest>>& base,
                               const std::map<std::string, std::string>& extra_annotations) {
   const ConfigSpec spec = effective_config(recipe);
-  const oci::Platform platform = oci::Platform::host();
+  // A Debian image is of its primary architecture (the first the recipe stack names);
+  // anything else is of the machine that builds it.
+  oci::Platform platform = oci::Platform::host();
+  if (const auto debian = effective_debian_spec(recipe);
+      debian && !debian->architectures.empty()) {
+    platform = oci_platform_for(debian->architectures.front());
+  }
 
   oci::ImageConfig config;
   config.created = oci::format_rfc3339(source_date_epoch);

@@ -10,6 +10,7 @@
 #include "builder/cache_key.hpp"
 #include "builder/fetch_step.hpp"
 #include "builder/debian_stack.hpp"
+#include "builder/host_arch.hpp"
 #include "builder/input_digests.hpp"
 #include "builder/layer_split.hpp"
 #include "builder/phase_timer.hpp"
@@ -53,7 +54,7 @@ std::vector<LayerInput> system_inputs(const BuildContext& ctx, const Recipe& rec
                                       const Layer& layer) {
   // Bumped whenever how strata installs, configures or normalises a system layer changes,
   // so that layers cached by an older strata are not reused for a different result.
-  constexpr std::string_view k_system_layer_format = "strata.system-layer.v5";
+  constexpr std::string_view k_system_layer_format = "strata.system-layer.v6";
   std::vector<LayerInput> inputs;
   inputs.push_back(LayerInput{"strata:system-layer-format",
                               oci::Digest::of(k_system_layer_format).hex(), 0, "format", ""});
@@ -61,6 +62,15 @@ std::vector<LayerInput> system_inputs(const BuildContext& ctx, const Recipe& rec
     for (const LockedPackage& p : it->second->packages) {
       inputs.push_back(LayerInput{"deb:" + p.name + "_" + p.version + "_" + p.architecture,
                                   p.sha256.hex(), 0, "deb", ""});
+    }
+  }
+  // A layer whose programs this machine cannot run is built extract-only (host_arch.hpp):
+  // another result than a configured one, so another key.
+  if (const auto debian = effective_debian_spec(recipe); debian && !debian->architectures.empty()) {
+    const ArchSupport exec = arch_support(debian->architectures.front(), binfmt_misc_dir());
+    if (exec.execution == ArchExecution::Impossible) {
+      inputs.push_back(LayerInput{"strata:extract-only", oci::Digest::of("extract-only").hex(), 0,
+                                  "format", ""});
     }
   }
   const bool has_run = std::any_of(layer.steps.begin(), layer.steps.end(), [](const Step& s) {
@@ -92,6 +102,10 @@ std::vector<BuiltLayer> build_system_layer(BuildContext& ctx, const Recipe& reci
   sys.mirror = ctx.options.mirror;
   sys.fetch = ctx.options.fetch;
   sys.on_output = ctx.options.on_output;
+  sys.on_warning = ctx.options.on_warning;
+  if (const auto debian = effective_debian_spec(recipe); debian && !debian->architectures.empty()) {
+    sys.architecture = debian->architectures.front();
+  }
   for (const auto& [k, v] : effective_config(recipe).env) {
     sys.base_env.push_back(k + "=" + v);
   }

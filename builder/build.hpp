@@ -64,6 +64,9 @@ struct BuildOptions {
   debian::FetchOptions fetch;
   /// Receives the output of sandboxed commands (configure, run steps) as it comes.
   std::function<void(std::string_view)> on_output;
+  /// Receives warnings (one line each, no newline), e.g. a foreign-architecture layer built
+  /// extract-only. Optional.
+  std::function<void(std::string_view)> on_warning;
   /// Extra manifest annotations of the built image (not of its parents), e.g.
   /// org.opencontainers.image.source / .revision from `strata build --source/--revision`.
   /// The lock's digest is added as dev.strata.lock.digest when a lock is used.

@@ -15,6 +15,8 @@
 #include "builder/debian/installer.hpp"
 #include "builder/debian/relations.hpp"
 #include "builder/debian/sources.hpp"
+#include "builder/host_arch.hpp"
+#include "builder/install_order.hpp"
 #include "builder/phase_timer.hpp"
 #include "builder/sandbox/sandbox.hpp"
 #include "util/error.hpp"
@@ -411,7 +413,9 @@ void apply_debian_step(const SystemLayerContext& ctx, const DebianStep& step,
   // unpacking, as with `dpkg --install` during mmdebstrap's essential phase); every other
   // package gets its `preinst install` BEFORE its files exist (as `dpkg --unpack` does: some
   // preinsts remove leftovers of an earlier installation), then is unpacked and configured.
-  // A preinst that needs a Pre-Depends of the same phase runs after unpacking.
+  // Those others are installed in groups (install_order.hpp) so that a preinst runs when
+  // its Pre-Depends of the same layer are configured; within a group, a preinst that needs
+  // a Pre-Depends of the group (a cycle) runs after unpacking.
   std::vector<std::size_t> bootstrap;
   std::vector<std::size_t> rest;
   const bool empty_system = ctx.lower_dirs.empty();
@@ -420,13 +424,58 @@ void apply_debian_step(const SystemLayerContext& ctx, const DebianStep& step,
   for (std::size_t i = 0; i < locked.packages.size(); ++i) {
     (closure.contains(locked.packages[i].name) ? bootstrap : rest).push_back(i);
   }
+  std::vector<std::vector<std::size_t>> groups;
+  {
+    std::vector<OrderPackage> order;
+    for (std::size_t i : rest) {
+      OrderPackage o;
+      o.name = locked.packages[i].name;
+      o.has_preinst = controls[i].files.contains("preinst");
+      auto names = [](const std::string& field) {
+        std::vector<std::vector<std::string>> out;
+        for (const auto& group : debian::parse_relations(field)) {
+          std::vector<std::string> alts;
+          for (const auto& alt : group) {
+            alts.push_back(alt.name);
+          }
+          out.push_back(std::move(alts));
+        }
+        return out;
+      };
+      o.pre_depends = names(controls[i].control.get("Pre-Depends"));
+      o.depends = names(controls[i].control.get("Depends"));
+      for (const auto& group : debian::parse_provides(controls[i].control.get("Provides"))) {
+        for (const auto& p : group) {
+          o.provides.push_back(p.name);
+        }
+      }
+      order.push_back(std::move(o));
+    }
+    for (const auto& g : install_groups(order)) {
+      std::vector<std::size_t> group;
+      for (std::size_t k : g) {
+        group.push_back(rest[k]);
+      }
+      groups.push_back(std::move(group));
+    }
+  }
+
+  // Can this machine run the image's programs? If not, extract only (host_arch.hpp).
+  const std::string image_arch = !ctx.architecture.empty() ? ctx.architecture
+                                 : !native_arch.empty()    ? native_arch
+                                                           : host_debian_arch();
+  const ArchSupport exec = arch_support(image_arch, binfmt_misc_dir());
+  const bool configure = exec.execution != ArchExecution::Impossible;
 
   const auto seeded = seed_upper(ctx.lower_dirs, upper);
   // Every .deb in the order the phases unpack them, opened and decompressed ahead on
   // helper threads, also while the sandbox configures the bootstrap set (deb_prefetch.hpp).
   std::vector<fs::path> deb_paths;
-  for (const auto* phase : {&bootstrap, &rest}) {
-    for (std::size_t i : *phase) {
+  for (std::size_t i : bootstrap) {
+    deb_paths.push_back(store.blob_path(locked.packages[i].sha256));
+  }
+  for (const auto& group : groups) {
+    for (std::size_t i : group) {
       deb_paths.push_back(store.blob_path(locked.packages[i].sha256));
     }
   }
@@ -444,7 +493,7 @@ void apply_debian_step(const SystemLayerContext& ctx, const DebianStep& step,
     PhaseTimer timer("unpack " + std::to_string(which.size()) + " packages");
     debian::Installer installer(upper, options);
     for (std::size_t i : which) {
-      debian::DebReader reader = prefetch.next();  // deb_paths' order: bootstrap, then rest
+      debian::DebReader reader = prefetch.next();  // deb_paths' order: bootstrap, then groups
       if (reader.path() != store.blob_path(locked.packages[i].sha256)) {
         util::fail(util::ErrorKind::Internal, "unpack: packages taken out of order at " +
                                                   locked.packages[i].name);
@@ -453,38 +502,57 @@ void apply_debian_step(const SystemLayerContext& ctx, const DebianStep& step,
     }
     installer.finish();
   };
+  auto say = [&](const std::string& line) {
+    if (ctx.on_output) {
+      ctx.on_output("strata: " + locked.recipe + "/" + locked.layer + ": " + line + "\n");
+    }
+  };
   bool system_ready = !empty_system;
   if (!bootstrap.empty()) {
     unpack(bootstrap, debian::MergedUsr::Yes);
     prefetch.set_horizon(prefetch.size());  // decompressed while the sandbox configures
-    std::vector<ScriptPackage> pre;
-    for (std::size_t i : bootstrap) {
-      pre.push_back(script_package(i));
+    if (configure) {
+      std::vector<ScriptPackage> pre;
+      for (std::size_t i : bootstrap) {
+        pre.push_back(script_package(i));
+      }
+      run_scripts(ctx, locked, upper, maintainer_script(pre, "/var/lib/dpkg/info", true),
+                  "the essential packages' preinst scripts and dpkg --configure -a");
     }
-    run_scripts(ctx, locked, upper, maintainer_script(pre, "/var/lib/dpkg/info", true),
-                "the essential packages' preinst scripts and dpkg --configure -a");
     system_ready = true;
   }
-  if (!rest.empty()) {
-    std::set<std::string> rest_names;
-    for (std::size_t i : rest) {
-      rest_names.insert(locked.packages[i].name);
+  if (groups.size() > 1) {
+    say("installing in " + std::to_string(groups.size()) +
+        " groups: a preinst needs a Pre-Depends of the same layer configured first");
+  }
+  for (std::size_t g = 0; g < groups.size(); ++g) {
+    const std::vector<std::size_t>& group = groups[g];
+    if (groups.size() > 1) {
+      std::string names;
+      for (std::size_t i : group) {
+        names += (names.empty() ? "" : " ") + locked.packages[i].name;
+      }
+      say("group " + std::to_string(g + 1) + "/" + std::to_string(groups.size()) + ": " + names);
+    }
+    std::set<std::string> group_names;
+    for (std::size_t i : group) {
+      group_names.insert(locked.packages[i].name);
     }
     std::vector<ScriptPackage> early;
     std::vector<ScriptPackage> late;
     const fs::path staging = upper / ".strata-preinst";
-    for (std::size_t i : rest) {
+    for (std::size_t i : group) {
       const auto it = controls[i].files.find("preinst");
-      if (it == controls[i].files.end()) {
+      if (!configure || it == controls[i].files.end()) {
         continue;
       }
-      bool needs_same_phase = false;
-      for (const auto& group : debian::parse_relations(controls[i].control.get("Pre-Depends"))) {
-        for (const auto& alt : group) {
-          needs_same_phase = needs_same_phase || rest_names.contains(alt.name);
+      bool needs_same_group = false;
+      for (const auto& relation : debian::parse_relations(controls[i].control.get("Pre-Depends"))) {
+        for (const auto& alt : relation) {
+          needs_same_group = needs_same_group || group_names.contains(alt.name);
         }
       }
-      if (!system_ready || needs_same_phase) {
+      if (!system_ready || needs_same_group) {
         late.push_back(script_package(i));
         continue;
       }
@@ -499,10 +567,18 @@ void apply_debian_step(const SystemLayerContext& ctx, const DebianStep& step,
                   "preinst scripts (before unpacking)");
     }
     util::remove_tree(staging);
-    unpack(rest, ctx.lower_dirs.empty() && bootstrap.empty() ? debian::MergedUsr::Yes
-                                                             : debian::MergedUsr::Auto);
-    run_scripts(ctx, locked, upper, maintainer_script(late, "/var/lib/dpkg/info", true),
-                "preinst scripts and dpkg --configure -a");
+    unpack(group, !system_ready && empty_system ? debian::MergedUsr::Yes : debian::MergedUsr::Auto);
+    if (configure) {
+      run_scripts(ctx, locked, upper, maintainer_script(late, "/var/lib/dpkg/info", true),
+                  "preinst scripts and dpkg --configure -a");
+    }
+    system_ready = true;
+  }
+  if (!configure && ctx.on_warning) {
+    ctx.on_warning("layer " + locked.recipe + "/" + locked.layer + ": configure skipped for " +
+                   std::to_string(locked.packages.size()) + " " + image_arch +
+                   " packages, built extract-only (they stay 'unpacked'; run `dpkg --configure "
+                   "-a` on an " + image_arch + " machine): " + exec.detail);
   }
   PhaseTimer timer("normalise");
   write_extended_states(upper, step, installed, native_arch);
@@ -511,6 +587,15 @@ void apply_debian_step(const SystemLayerContext& ctx, const DebianStep& step,
 }
 
 void apply_run_step(const SystemLayerContext& ctx, const RunStep& step, const fs::path& upper) {
+  if (!ctx.architecture.empty()) {
+    const ArchSupport exec = arch_support(ctx.architecture, binfmt_misc_dir());
+    if (exec.execution == ArchExecution::Impossible) {
+      util::fail(util::ErrorKind::Unsupported,
+                 step.location.str() + ": run step: the image is " + ctx.architecture +
+                     " and this " + host_debian_arch() + " machine cannot run " +
+                     ctx.architecture + " programs: " + exec.detail);
+    }
+  }
   sandbox::RunOptions run;
   run.argv = step.argv;
   run.env = ctx.base_env;

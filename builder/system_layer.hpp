@@ -37,6 +37,11 @@ struct SystemLayerContext {
   std::vector<std::string> base_env;
   /// Receives the sandboxed commands' output as it comes. Optional.
   std::function<void(std::string_view)> on_output;
+  /// Receives warnings (one line each). Optional.
+  std::function<void(std::string_view)> on_warning;
+  /// The image's Debian architecture (the first of the stack's [debian] architectures);
+  /// empty: the host's. Decides whether scripts and run steps can execute (host_arch.hpp).
+  std::string architecture;
 };
 
 /// Installs and configures the packages of `locked` into `upper` (an existing directory,

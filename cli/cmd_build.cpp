@@ -96,6 +96,9 @@ void run_build(const BuildArgs& args, const GlobalOptions& global) {
   if (args.verbose) {
     options.on_output = [](std::string_view text) { std::cerr << text << std::flush; };
   }
+  options.on_warning = [](std::string_view text) {
+    std::cerr << "strata: warning: " << text << "\n" << std::flush;
+  };
   options.env_source_date_epoch = builder::source_date_epoch_from_env();
   if (!args.source.empty()) {
     options.annotations["org.opencontainers.image.source"] = args.source;
