@@ -18,6 +18,9 @@ packages=(
   dpkg xz-utils gzip
   # sandbox tests: a static shell for the test rootfs
   busybox-static
+  # foreign-architecture images: arm64 maintainer scripts under qemu-user
+  # (tests/integration/test_mirror_foreign_arch.sh)
+  qemu-user-static binfmt-support
   # benchmarks
   hyperfine time
 )
