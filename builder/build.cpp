@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <ctime>
 #include <map>
 #include <filesystem>
@@ -85,6 +86,15 @@ std::vector<LayerInput> system_inputs(const BuildContext& ctx, const Recipe& rec
   return inputs;
 }
 
+// With STRATA_TIMINGS: says that a written tree was not kept as its snapshot, and why (the
+// layer above then unpacks it from the blob).
+void report_not_adopted(const std::string& which, const std::string& why) {
+  if (timings_enabled()) {
+    std::fprintf(stderr, "strata: timing: layer %s's tree not kept as its snapshot: %s\n",
+                 which.c_str(), why.c_str());
+  }
+}
+
 // Builds a system layer (one or, split, several parts) into `outs` (keys and history set).
 std::vector<BuiltLayer> build_system_layer(BuildContext& ctx, const Recipe& recipe,
                                            const Layer& layer, const std::vector<BuiltLayer>& below,
@@ -156,16 +166,21 @@ std::vector<BuiltLayer> build_system_layer(BuildContext& ctx, const Recipe& reci
         result.media_type.empty() ? oci::layer_media_type(compression) : result.media_type;
     out.uncompressed_size = result.uncompressed_size;
     out.cached = false;
-    // A layer above will run on this one's snapshot: the tree just written is that
-    // snapshot already (snapshot_adopt.hpp), so it is kept instead of being deleted now and
-    // unpacked again from the blob.
+    // A layer above will run on this one's snapshot: the tree just written (the whole
+    // upper dir, or one part of a split layer) is made identical to that snapshot and kept
+    // (snapshot_adopt.hpp) instead of being deleted now and unpacked again from the blob.
     const bool layer_above = ctx.next + 1 < ctx.total;
-    if (layer_above && trees.size() == 1 && sys.lower_dirs.empty()) {
-      PhaseTimer adopt("keep the layer's tree as its snapshot");
+    if (layer_above) {
+      const std::string which = std::to_string(i + 1) + "/" + std::to_string(trees.size());
+      PhaseTimer adopt("keep layer " + which + "'s tree as its snapshot");
+      std::string why;
       try {
-        adopt_as_snapshot(ctx.store, trees[i], out.diff_id, sde);
-      } catch (const util::Error&) {
+        if (!adopt_as_snapshot(ctx.store, trees[i], out.diff_id, sde, &why)) {
+          report_not_adopted(which, why);
+        }
+      } catch (const util::Error& e) {
         // Only a shortcut: the layer above unpacks the snapshot from the blob instead.
+        report_not_adopted(which, e.what());
       }
     }
   }
