@@ -222,6 +222,13 @@ void Server::run() {
     }
     impl.in_run = true;
   }
+  // Once before serving, so that sessions a crash left half-finished are gone before any
+  // client (or an fsck right after the restart) sees them.
+  try {
+    registry::expire_uploads(impl.ctx);
+  } catch (const std::exception& e) {
+    std::cerr << "strata registry: expiring uploads failed: " << e.what() << '\n';
+  }
   std::thread expiry([&impl] { impl.expiry_loop(); });
   impl.http.listen_after_bind();
   {

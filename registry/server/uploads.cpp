@@ -511,6 +511,18 @@ void delete_upload(Context& ctx, Call& call, const std::string& repo, const std:
 }
 
 void expire_uploads(Context& ctx) {
+  // Sessions whose file is gone: a crash between publishing a completed upload (its file
+  // renamed into the blob store) and removing its row. Nothing can resume them; the blob,
+  // if it was published, is found by the client's HEAD. A live PUT holds the session's
+  // lock until its row is gone, so it is never mistaken for one of these.
+  for (const auto& session : ctx.meta.list_uploads()) {
+    std::lock_guard lock(ctx.upload_lock(session.uuid));
+    const auto rec = ctx.meta.find_upload(session.uuid);
+    std::error_code ec;
+    if (rec && !std::filesystem::exists(upload_path(ctx, *rec), ec) && !ec) {
+      remove_session(ctx, *rec);
+    }
+  }
   const std::int64_t cutoff = ctx.now() - ctx.options.upload_expiry.count();
   for (const auto& stale : ctx.meta.uploads_updated_before(cutoff)) {
     std::lock_guard lock(ctx.upload_lock(stale.uuid));

@@ -162,3 +162,18 @@ done
 stop_server
 strata registry fsck --root "$root" >/dev/null || fail "fsck after expiry"
 pass "an interrupted upload expires with --upload-expiry 1s"
+
+# A crash between publishing a completed upload (its file renamed into the blob store) and
+# removing its session row leaves a row without a file: the restart drops it before serving.
+start_server
+loc=$(curl -sS -o /dev/null -D - -X POST "$base/v2/window/blobs/uploads/" | tr -d '\r' | sed -n 's/^[Ll]ocation: //p')
+[[ -n "$loc" ]] || fail "no upload location"
+stop_server
+rm -f "$root/uploads/${loc##*/}"
+strata registry fsck --root "$root" >/dev/null 2>&1 && fail "fsck did not notice the session without a file"
+start_server
+code=$(curl -sS -o /dev/null -w '%{http_code}' "$base$loc")
+[[ "$code" == 404 ]] || fail "a session without its file: status $code after the restart"
+stop_server
+strata registry fsck --root "$root" >"$WORK/fsck2.out" || { cat "$WORK/fsck2.out" >&2; fail "fsck after the restart"; }
+pass "a session left without its file by a crash is dropped at the restart; fsck clean"

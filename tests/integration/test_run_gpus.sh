@@ -74,8 +74,9 @@ chmod 755 "$WORK"
 mkdir -p "$WORK/nobody" && chown nobody "$WORK/nobody"
 # A rootless user's images are the user's own files (its store's snapshots).
 cp -a "$R" "$WORK/nobody/rootfs" && chown -R nobody:nogroup "$WORK/nobody/rootfs"
+cp "$STRATA_BIN" "$WORK/nobody/strata"   # the build tree may not be readable by nobody
 setpriv --reuid=nobody --regid=nogroup --clear-groups env HOME="$WORK/nobody" TMPDIR="$WORK/nobody" \
-  "$STRATA_BIN" run --gpus 0 --gpu-driver-root "$D" --rootfs "$WORK/nobody/rootfs" -- /usr/bin/probe $paths \
+  "$WORK/nobody/strata" run --gpus 0 --gpu-driver-root "$D" --rootfs "$WORK/nobody/rootfs" -- /usr/bin/probe $paths \
   >"$WORK/rl.out" 2>&1 || fail "rootless run --gpus 0: $(cat "$WORK/rl.out")"
 grep -qx "/dev/nvidia0 char" "$WORK/rl.out" && grep -qx "cuDriverGetVersion 13000" "$WORK/rl.out" ||
   fail "rootless --gpus 0: $(cat "$WORK/rl.out")"
