@@ -2,6 +2,10 @@
 #pragma once
 
 #include <sys/stat.h>
+#include <unistd.h>
+#include <sys/wait.h>
+#include <sys/prctl.h>
+#include <grp.h>
 
 #include <catch2/catch.hpp>
 #include <filesystem>
@@ -13,6 +17,7 @@
 #include "builder/sandbox/sandbox.hpp"
 #include "util/error.hpp"
 #include "util/fs.hpp"
+#include "util/io.hpp"
 
 namespace strata::test {
 
@@ -79,6 +84,45 @@ inline util::Error error_of(const std::function<void()>& fn) {
   }
   FAIL("expected a strata::util::Error");
   return util::Error(util::ErrorKind::Internal, "unreachable");
+}
+
+/// Runs `body` in a forked child dropped to uid/gid 65534 (when root) and returns what it wrote to its
+/// pipe, prefixed by "exit=<status>\n". The body reports failures as text.
+inline std::string as_unprivileged(const std::function<std::string()>& body) {
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::close(fds[0]);
+    std::string out;
+    try {
+      if (::geteuid() == 0 && (::setgroups(0, nullptr) != 0 || ::setgid(65534) != 0 ||
+                               ::setuid(65534) != 0)) {
+        out = "ERROR: cannot drop to uid 65534";
+      } else {
+        // Changing ids makes a process non-dumpable, which would make its /proc files (and
+        // its children's uid_map) root's; an ordinary user's process is dumpable.
+        ::prctl(PR_SET_DUMPABLE, 1);
+        out = body();
+      }
+    } catch (const std::exception& e) {
+      out = std::string("ERROR: ") + e.what();
+    }
+    util::write_all(fds[1], out.data(), out.size(), "result pipe");
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  std::string out;
+  char buf[4096];
+  ssize_t n = 0;
+  while ((n = ::read(fds[0], buf, sizeof buf)) > 0) {
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fds[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return "exit=" + std::to_string(status) + "\n" + out;
 }
 
 }  // namespace strata::test

@@ -24,45 +24,6 @@ namespace {
 
 constexpr uid_t k_user = 65534;
 
-// Runs `body` in a forked child as k_user (when root) and returns what it wrote to its
-// pipe, prefixed by "exit=<status>\n". The body reports failures as text.
-std::string as_unprivileged(const std::function<std::string()>& body) {
-  int fds[2];
-  REQUIRE(::pipe(fds) == 0);
-  const pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    ::close(fds[0]);
-    std::string out;
-    try {
-      if (::geteuid() == 0 && (::setgroups(0, nullptr) != 0 || ::setgid(k_user) != 0 ||
-                               ::setuid(k_user) != 0)) {
-        out = "ERROR: cannot drop to uid 65534";
-      } else {
-        // Changing ids makes a process non-dumpable, which would make its /proc files (and
-        // its children's uid_map) root's; an ordinary user's process is dumpable.
-        ::prctl(PR_SET_DUMPABLE, 1);
-        out = body();
-      }
-    } catch (const std::exception& e) {
-      out = std::string("ERROR: ") + e.what();
-    }
-    util::write_all(fds[1], out.data(), out.size(), "result pipe");
-    ::_exit(0);
-  }
-  ::close(fds[1]);
-  std::string out;
-  char buf[4096];
-  ssize_t n = 0;
-  while ((n = ::read(fds[0], buf, sizeof buf)) > 0) {
-    out.append(buf, static_cast<std::size_t>(n));
-  }
-  ::close(fds[0]);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return "exit=" + std::to_string(status) + "\n" + out;
-}
-
 void chown_tree(const fs::path& root) {
   REQUIRE(::lchown(root.c_str(), k_user, k_user) == 0);
   for (const auto& entry : fs::recursive_directory_iterator(root)) {
@@ -73,7 +34,7 @@ void chown_tree(const fs::path& root) {
 }  // namespace
 
 TEST_CASE("sandbox: rootless run as an ordinary user") {
-  const std::string probe = as_unprivileged([] {
+  const std::string probe = test::as_unprivileged([] {
     const std::string reason = sb::unavailable_reason();
     return reason.empty() ? std::string("OK") : "UNAVAILABLE: " + reason;
   });
@@ -94,7 +55,7 @@ TEST_CASE("sandbox: rootless run as an ordinary user") {
   }
   const auto before = test::snapshot(rootfs);
 
-  const std::string result = as_unprivileged([&] {
+  const std::string result = test::as_unprivileged([&] {
     cache::Store::Options store_options;
     store_options.fsync = false;
     cache::Store store(tmp.path() / "store", store_options);

@@ -28,43 +28,6 @@ std::string run(const fs::path& tmp, const std::string& script, bool ignore_sync
   return builder::sandbox::run(options, tmp / upper).output;
 }
 
-// Runs `body` in a forked child dropped to uid/gid 65534 (when root) and returns
-// "exit=<status>\n" and what it returned (as the rootless sandbox test does).
-std::string as_unprivileged(const std::function<std::string()>& body) {
-  int fds[2];
-  REQUIRE(::pipe(fds) == 0);
-  const pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    ::close(fds[0]);
-    std::string out;
-    try {
-      if (::geteuid() == 0 &&
-          (::setgroups(0, nullptr) != 0 || ::setgid(65534) != 0 || ::setuid(65534) != 0)) {
-        out = "ERROR: cannot drop to uid 65534";
-      } else {
-        ::prctl(PR_SET_DUMPABLE, 1);  // as an ordinary user's process (uid_map writes)
-        out = body();
-      }
-    } catch (const std::exception& e) {
-      out = std::string("ERROR: ") + e.what();
-    }
-    util::write_all(fds[1], out.data(), out.size(), "result pipe");
-    ::_exit(0);
-  }
-  ::close(fds[1]);
-  std::string out;
-  char buf[4096];
-  ssize_t n = 0;
-  while ((n = ::read(fds[0], buf, sizeof buf)) > 0) {
-    out.append(buf, static_cast<std::size_t>(n));
-  }
-  ::close(fds[0]);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return "exit=" + std::to_string(status) + "\n" + out;
-}
-
 }  // namespace
 
 TEST_CASE("sandbox: ignore_sync installs the filter; sync calls succeed and writes still land") {
@@ -99,7 +62,7 @@ TEST_CASE("sandbox: the filter survives dropping to another uid and leaves other
 }
 
 TEST_CASE("sandbox: the filter is installed in a rootless sandbox too") {
-  const std::string probe = as_unprivileged([] {
+  const std::string probe = test::as_unprivileged([] {
     const std::string reason = builder::sandbox::unavailable_reason();
     return reason.empty() ? std::string("OK") : "UNAVAILABLE: " + reason;
   });
@@ -119,7 +82,7 @@ TEST_CASE("sandbox: the filter is installed in a rootless sandbox too") {
       REQUIRE(::lchown(entry.path().c_str(), 65534, 65534) == 0);
     }
   }
-  const std::string result = as_unprivileged([&] {
+  const std::string result = test::as_unprivileged([&] {
     builder::sandbox::RunOptions options = test::shell_options(
         "grep '^Seccomp:' /proc/self/status; sync && echo ok", {rootfs});
     options.ignore_sync = true;
