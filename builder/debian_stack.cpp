@@ -80,15 +80,7 @@ debian::Package installed_package(const debian::Universe& universe, const Locked
       return candidate;
     }
   }
-  debian::Package bare;
-  bare.name = p.name;
-  bare.version = p.version;
-  bare.architecture = p.architecture;
-  bare.filename = p.path;
-  bare.size = p.size;
-  bare.sha256 = p.sha256.hex();
-  bare.archive = p.archive;
-  return bare;
+  return package_of(p);
 }
 
 std::string pin_key(const LockedPackage& p) {

@@ -270,4 +270,16 @@ fs::path lock_path_for(const fs::path& recipe_file) {
   return out;
 }
 
+debian::Package package_of(const LockedPackage& p) {
+  debian::Package pkg;
+  pkg.name = p.name;
+  pkg.version = p.version;
+  pkg.architecture = p.architecture;
+  pkg.filename = p.path;
+  pkg.size = p.size;
+  pkg.sha256 = p.sha256.hex();
+  pkg.archive = p.archive;
+  return pkg;
+}
+
 }  // namespace strata::builder

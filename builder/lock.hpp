@@ -27,6 +27,7 @@
 #include <string_view>
 #include <vector>
 
+#include "builder/debian/package.hpp"
 #include "oci/digest.hpp"
 
 namespace strata::builder {
@@ -51,6 +52,10 @@ struct LockedPackage {
   std::string path;     // Filename in the archive (pool/...)
   std::string archive;  // "codename/component"
 };
+
+/// The package record a lock entry pins (name, version, architecture, pool path, size,
+/// sha256, archive): enough to fetch and verify its .deb, without its control fields.
+debian::Package package_of(const LockedPackage& p);
 
 /// The packages of one debian layer. Value type.
 struct LockedLayer {

@@ -87,18 +87,6 @@ void drop_unchanged_links(const std::vector<std::pair<std::string, std::string>>
   }
 }
 
-debian::Package package_of(const LockedPackage& p) {
-  debian::Package pkg;
-  pkg.name = p.name;
-  pkg.version = p.version;
-  pkg.architecture = p.architecture;
-  pkg.filename = p.path;
-  pkg.size = p.size;
-  pkg.sha256 = p.sha256.hex();
-  pkg.archive = p.archive;
-  return pkg;
-}
-
 std::string shell_quote(const std::string& s) {
   std::string out = "'";
   for (char c : s) {
