@@ -64,14 +64,24 @@ push_cmd() { echo "n=\$(date +%s%N); skopeo copy -q --dest-tls-verify=false oci:
 # skopeo remembers where blobs live (blob-info cache) and would mount them instead of
 # uploading: forget that before every push.
 forget="rm -f /var/lib/containers/cache/blob-info-cache-v1.boltdb \$HOME/.local/share/containers/cache/blob-info-cache-v1.boltdb"
+# CPU seconds (user + system) a server process has used so far: with the wall times, how much
+# of each transfer the server itself costs (the client, skopeo, runs on the same 2 cores).
+server_cpu() { awk '{printf "%.2f", ($14 + $15) / 100}' "/proc/$1/stat"; }
+cpu_report() {  # WHAT STRATA_BEFORE DIST_BEFORE
+  echo "server CPU during the $1 runs ($runs per side): strata $(awk "BEGIN{print $(server_cpu $spid) - $2}") s, distribution $(awk "BEGIN{print $(server_cpu $dpid) - $3}") s"
+}
+s0=$(server_cpu $spid); d0=$(server_cpu $dpid)
 python3 bench/pair.py --name "skopeo push ${size_mb} MB: strata registry vs distribution" \
   --runs "$runs" --json "$out" --prepare "$forget" "$(push_cmd "$sport")" "$(push_cmd "$dport")"
+cpu_report push "$s0" "$d0"
 skopeo copy -q --dest-tls-verify=false "oci:$work/layout:v1" "docker://127.0.0.1:$sport/bench/img:v1"
 skopeo copy -q --dest-tls-verify=false "oci:$work/layout:v1" "docker://127.0.0.1:$dport/bench/img:v1"
+s0=$(server_cpu $spid); d0=$(server_cpu $dpid)
 python3 bench/pair.py --name "skopeo pull ${size_mb} MB: strata registry vs distribution" \
   --runs "$runs" --json "$out" --prepare "rm -rf $work/pulled" \
   "skopeo copy -q --src-tls-verify=false docker://127.0.0.1:$sport/bench/img:v1 oci:$work/pulled:v1" \
   "skopeo copy -q --src-tls-verify=false docker://127.0.0.1:$dport/bench/img:v1 oci:$work/pulled:v1"
+cpu_report pull "$s0" "$d0"
 echo "server peak RSS: strata $(grep VmHWM /proc/$spid/status | awk '{print $2, $3}'), distribution $(grep VmHWM /proc/$dpid/status | awk '{print $2, $3}')"
 else
 skopeo copy -q --dest-tls-verify=false "oci:$work/layout:v1" "docker://127.0.0.1:$sport/bench/img:v1"

@@ -6,9 +6,11 @@
 #include <cstdio>
 #include <ctime>
 #include <map>
+#include <memory>
 #include <filesystem>
 
 #include "builder/cache_key.hpp"
+#include "builder/deb_fetch_ahead.hpp"
 #include "builder/fetch_step.hpp"
 #include "builder/debian_stack.hpp"
 #include "builder/host_arch.hpp"
@@ -42,7 +44,26 @@ struct BuildContext {
   InputDigests digests{store};
   // The lock entry of each debian layer, by Layer address.
   std::map<const Layer*, const LockedLayer*> locked{};
+  // The lock entries of the debian layers in stack order, and the downloads of those still
+  // to build, started when the first one misses the cache (deb_fetch_ahead.hpp).
+  std::vector<const LockedLayer*> debian_order{};
+  std::unique_ptr<DebFetchAhead> fetch_ahead{};
 };
+
+// From the first debian layer that must be built on, the packages of it and of every debian
+// layer above are downloaded on a background thread. Layers above one that is built have
+// new cache keys too, except after a cache eviction; their .debs are then downloaded for
+// nothing (they stay in the store for the next build).
+void start_fetch_ahead(BuildContext& ctx, const Layer& layer) {
+  const auto locked = ctx.locked.find(&layer);
+  if (ctx.fetch_ahead || locked == ctx.locked.end()) {
+    return;
+  }
+  const auto from = std::find(ctx.debian_order.begin(), ctx.debian_order.end(), locked->second);
+  ctx.fetch_ahead = std::make_unique<DebFetchAhead>(
+      ctx.store, ctx.options.mirror, ctx.options.fetch,
+      std::vector<const LockedLayer*>(from, ctx.debian_order.end()));
+}
 
 bool is_system_layer(const Layer& layer) {
   return std::any_of(layer.steps.begin(), layer.steps.end(),
@@ -113,6 +134,11 @@ std::vector<BuiltLayer> build_system_layer(BuildContext& ctx, const Recipe& reci
   sys.fetch = ctx.options.fetch;
   sys.on_output = ctx.options.on_output;
   sys.on_warning = ctx.options.on_warning;
+  sys.await_debs = [&ctx](const LockedLayer& locked) {
+    if (ctx.fetch_ahead) {
+      ctx.fetch_ahead->await(locked);
+    }
+  };
   if (const auto debian = effective_debian_spec(recipe); debian && !debian->architectures.empty()) {
     sys.architecture = debian->architectures.front();
   }
@@ -241,6 +267,7 @@ std::vector<BuiltLayer> build_layer(BuildContext& ctx, const Recipe& recipe, con
       }
     }
     if (!all_cached) {
+      start_fetch_ahead(ctx, layer);
       outs = build_system_layer(ctx, recipe, layer, below, std::move(outs), parts, sde, compression);
       for (const BuiltLayer& o : outs) {
         ctx.store.put_layer(cache::LayerRecord{o.key, o.diff_id, o.digest, o.size, o.media_type,
@@ -414,6 +441,7 @@ BuildResult build(const Recipe& recipe, cache::Store& store, const BuildOptions&
     }
     for (std::size_t i = 0; i < debian.size(); ++i) {
       ctx.locked[debian[i].layer] = &options.lock->layers[i];
+      ctx.debian_order.push_back(&options.lock->layers[i]);
     }
   }
   ImageBuild img = build_image(ctx, recipe, true);

@@ -363,6 +363,10 @@ void apply_debian_step(const SystemLayerContext& ctx, const DebianStep& step,
                        const LockedLayer& locked, const fs::path& upper) {
   cache::Store& store = *ctx.store;
   // 1. The .debs, by sha256: from the store, else from the mirror (verified while stored).
+  if (ctx.await_debs) {
+    PhaseTimer wait("wait for this layer's .debs (downloading ahead)");
+    ctx.await_debs(locked);
+  }
   std::vector<debian::Package> packages;
   bool missing = false;
   for (const LockedPackage& p : locked.packages) {

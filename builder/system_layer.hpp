@@ -42,6 +42,9 @@ struct SystemLayerContext {
   /// The image's Debian architecture (the first of the stack's [debian] architectures);
   /// empty: the host's. Decides whether scripts and run steps can execute (host_arch.hpp).
   std::string architecture;
+  /// Called with a debian step's lock entry before its .debs are looked up in the store:
+  /// waits for downloads started ahead (deb_fetch_ahead.hpp). Optional.
+  std::function<void(const LockedLayer&)> await_debs;
 };
 
 /// Installs and configures the packages of `locked` into `upper` (an existing directory,
