@@ -5,7 +5,7 @@
 #   cold: strata with an empty store vs mmdebstrap downloading itself
 #   warm: .debs present on both sides (strata's store; mmdebstrap's apt cache via sync-in),
 #         every strata layer rebuilt (SOURCE_DATE_EPOCH changes the keys)
-# usage: bench/example_env.sh [RUNS]
+# usage: bench/example_env.sh [RUNS]     BENCH_ONLY=cold|warm runs only that part
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-1}
@@ -20,11 +20,16 @@ include=$include,python3-matplotlib,jupyterlab,python3-ipykernel,jupyter-core,py
 mm="mmdebstrap --quiet --mode=root --variant=minbase --include=$include trixie"
 ex=$PWD/examples/datascience
 
+only=${BENCH_ONLY:-all}
+if [[ $only == all || $only == cold ]]; then
 python3 bench/pair.py --name "examples/datascience, cold: strata build vs mmdebstrap" \
   --runs "$runs" --json "$out" --prepare "rm -rf $work/store $work/mm.tar" \
   "STRATA_HOME=$work/store $strata -q build $ex --locked" \
   "$mm $work/mm.tar $STRATA_DEBIAN_MIRROR"
 
+fi
+
+if [[ $only == all || $only == warm ]]; then
 rm -rf "$work/warm-store" "$work/apt-cache"
 mkdir -p "$work/apt-cache"
 STRATA_HOME="$work/warm-store" "$strata" -q build "$ex" --locked >/dev/null
@@ -37,3 +42,4 @@ python3 bench/pair.py --name "examples/datascience, warm: strata build vs mmdebs
   --runs "$runs" --json "$out" --prepare "rm -f $work/mm.tar" \
   "SOURCE_DATE_EPOCH=\$(date +%s%N | cut -c1-12) STRATA_HOME=$work/warm-store $strata -q build $ex --locked" \
   "$mm_warm $work/mm.tar $STRATA_DEBIAN_MIRROR"
+fi

@@ -34,6 +34,9 @@ pass() {
   echo "ok: $*"
 }
 
+# Runs strata. Start servers with "$STRATA_BIN" itself, not this function, when backgrounding
+# them: `strata ... &` forks a subshell, so $! is the subshell and killing it leaves the
+# server running.
 strata() {
   "$STRATA_BIN" "$@"
 }

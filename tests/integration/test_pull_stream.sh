@@ -33,7 +33,7 @@ mapfile -t layers < <(python3 -c 'import json,sys; [print(l["digest"].split(":")
 big=$(cd "$WORK/layout/blobs/sha256" && ls -S "${layers[@]}" | head -n1)
 
 port=$(free_port)
-strata registry serve --root "$WORK/reg" --addr "127.0.0.1:$port" >"$WORK/serve.out" 2>"$WORK/serve.err" &
+"$STRATA_BIN" registry serve --root "$WORK/reg" --addr "127.0.0.1:$port" >"$WORK/serve.out" 2>"$WORK/serve.err" &
 pids+=($!)
 for _ in $(seq 1 100); do
   curl -fsS -o /dev/null "http://127.0.0.1:$port/v2/" 2>/dev/null && break

@@ -33,7 +33,7 @@ strata --json build "$WORK/proj/gzip.toml" --tag hello:gz -o "oci:$WORK/layout:v
 manifest=$(json_get "$WORK/build.json" 'd["manifest"]')
 
 port=$(free_port)
-strata registry serve --root "$WORK/reg" --addr "127.0.0.1:$port" >"$WORK/serve.out" 2>"$WORK/serve.err" &
+"$STRATA_BIN" registry serve --root "$WORK/reg" --addr "127.0.0.1:$port" >"$WORK/serve.out" 2>"$WORK/serve.err" &
 pids+=($!)
 wait_v2 "http://127.0.0.1:$port"
 reg="127.0.0.1:$port"

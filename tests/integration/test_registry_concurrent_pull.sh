@@ -25,7 +25,7 @@ strata --json build "$WORK/proj" --tag conc:v1 >"$WORK/build.json"
 manifest=$(json_get "$WORK/build.json" 'd["manifest"]')
 
 port=$(free_port)
-strata -q registry serve --root "$WORK/reg" --addr "127.0.0.1:$port" --threads 8 \
+"$STRATA_BIN" -q registry serve --root "$WORK/reg" --addr "127.0.0.1:$port" --threads 8 \
   >"$WORK/server.out" 2>"$WORK/server.err" &
 server_pid=$!
 for _ in $(seq 1 100); do

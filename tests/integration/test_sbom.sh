@@ -156,7 +156,7 @@ pass "strata sbom prints the same SBOMs and refuses to resolve without a lock"
 
 # --- push with the SBOM as a referrer --------------------------------------------------------
 PORT=$(free_port)
-strata registry serve --root "$WORK/reg" --addr "127.0.0.1:$PORT" >"$WORK/serve.out" 2>&1 &
+"$STRATA_BIN" registry serve --root "$WORK/reg" --addr "127.0.0.1:$PORT" >"$WORK/serve.out" 2>&1 &
 SERVER=$!
 stop_server() { kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; }
 on_exit stop_server
