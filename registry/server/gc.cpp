@@ -52,7 +52,7 @@
 #include "registry/server/errors.hpp"
 #include "registry/server/manifest_check.hpp"
 #include "registry/server/metadata.hpp"
-#include "registry/server/sqlite.hpp"
+#include "cache/database.hpp"
 #include "util/error.hpp"
 
 namespace strata::registry {
@@ -279,7 +279,7 @@ void sweep_store(Metadata& meta, const cache::Store& store, const GcOptions& opt
   for (const auto& c : candidates) {
     by_text.emplace(c.digest.str(), c);
   }
-  sql::Connection store_db(store.root() / "strata.db");
+  cache::Database store_db(store.root() / "strata.db");
   std::vector<Trashed> trashed;
   const std::string tag = "gc-" + std::to_string(::getpid()) + "-";
   for (const auto& batch : batches(candidates, opts.batch)) {
@@ -290,13 +290,12 @@ void sweep_store(Metadata& meta, const cache::Store& store, const GcOptions& opt
     meta.with_unlinked_frozen(texts, [&](const std::vector<std::string>& unlinked) {
       const std::size_t first = trashed.size();
       try {
-        sql::Transaction txn(store_db);
+        cache::Transaction txn(store_db);
         for (const auto& text : unlinked) {
           Trashed t;
           t.blob = by_text.at(text);
           {
-            sql::Statement st(store_db,
-                              "SELECT media_type, created, last_used FROM blobs WHERE digest = ?");
+            auto st = store_db.query("SELECT media_type, created, last_used FROM blobs WHERE digest = ?");
             st.bind(1, text);
             if (st.step()) {
               if (st.integer(2) >= cut.grace) {
@@ -319,8 +318,8 @@ void sweep_store(Metadata& meta, const cache::Store& store, const GcOptions& opt
               util::fail_errno("cannot move " + t.path.string() + " aside for removal");
             }
           }
-          sql::Statement(store_db, "DELETE FROM layers WHERE blob = ?").bind(1, text).run();
-          sql::Statement(store_db, "DELETE FROM blobs WHERE digest = ?").bind(1, text).run();
+          store_db.query("DELETE FROM layers WHERE blob = ?").bind(1, text).run();
+          store_db.query("DELETE FROM blobs WHERE digest = ?").bind(1, text).run();
           trashed.push_back(std::move(t));
         }
         txn.commit();
@@ -351,8 +350,7 @@ void sweep_store(Metadata& meta, const cache::Store& store, const GcOptions& opt
                          "); move it back by hand");
       }
       fs::remove(t.trash, ec);
-      sql::Statement(store_db,
-                     "INSERT OR IGNORE INTO blobs(digest, size, media_type, created, last_used) "
+      store_db.query("INSERT OR IGNORE INTO blobs(digest, size, media_type, created, last_used) "
                      "VALUES (?, ?, ?, ?, ?)")
           .bind(1, t.blob.digest.str())
           .bind(2, static_cast<std::int64_t>(t.blob.size))

@@ -69,7 +69,7 @@ constexpr std::int64_t k_schema_version = 2;
 
 std::int64_t as_int(std::uint64_t v) { return static_cast<std::int64_t>(v); }
 
-UploadRecord read_upload(const sql::Statement& st) {
+UploadRecord read_upload(const cache::Query& st) {
   UploadRecord u;
   u.uuid = st.text(0);
   u.repo = st.text(1);
@@ -82,10 +82,9 @@ UploadRecord read_upload(const sql::Statement& st) {
 }
 
 /// Creates a link or refreshes its touched time.
-void upsert_link(sql::Connection& db, std::string_view repo, std::string_view digest,
+void upsert_link(cache::Database& db, std::string_view repo, std::string_view digest,
                  std::int64_t now) {
-  sql::Statement(db,
-                 "INSERT INTO repo_blobs(repo, digest, created, touched) VALUES (?, ?, ?, ?) "
+  db.query("INSERT INTO repo_blobs(repo, digest, created, touched) VALUES (?, ?, ?, ?) "
                  "ON CONFLICT(repo, digest) DO UPDATE SET touched = MAX(touched, "
                  "excluded.touched)")
       .bind(1, repo)
@@ -103,7 +102,8 @@ constexpr std::string_view k_upload_columns =
 Metadata::Metadata(const std::filesystem::path& path) : Metadata(path, {}) {}
 
 Metadata::Metadata(const std::filesystem::path& path, std::function<std::int64_t()> clock)
-    : m_clock(std::move(clock)), m_db(path) {
+    : m_clock(std::move(clock)),
+      m_db(path, cache::Database::Options{std::chrono::milliseconds(5000)}) {
   std::lock_guard lock(m_mutex);
   m_db.exec(k_schema);
   migrate();
@@ -111,14 +111,14 @@ Metadata::Metadata(const std::filesystem::path& path, std::function<std::int64_t
 
 void Metadata::migrate() {
   const auto version = [this] {
-    sql::Statement st(m_db, "PRAGMA user_version");
+    auto st = m_db.query("PRAGMA user_version");
     st.step();
     return st.integer(0);
   };
   if (version() >= k_schema_version) {
     return;
   }
-  sql::Transaction txn(m_db);
+  cache::Transaction txn(m_db);
   if (version() < 2) {  // re-read under the write lock: another process may have migrated
     m_db.exec(k_migration_2);
   }
@@ -135,7 +135,7 @@ std::int64_t Metadata::now() const {
 }
 
 void Metadata::ensure_repository(std::string_view repo, std::int64_t now) {
-  sql::Statement(m_db, "INSERT OR IGNORE INTO repositories(name, created) VALUES (?, ?)")
+  m_db.query("INSERT OR IGNORE INTO repositories(name, created) VALUES (?, ?)")
       .bind(1, repo)
       .bind(2, now)
       .run();
@@ -143,14 +143,14 @@ void Metadata::ensure_repository(std::string_view repo, std::int64_t now) {
 
 bool Metadata::repository_exists(std::string_view repo) {
   std::lock_guard lock(m_mutex);
-  sql::Statement st(m_db, "SELECT 1 FROM repositories WHERE name = ?");
+  auto st = m_db.query("SELECT 1 FROM repositories WHERE name = ?");
   st.bind(1, repo);
   return st.step();
 }
 
 std::vector<std::string> Metadata::list_repositories(std::string_view after, std::size_t limit) {
   std::lock_guard lock(m_mutex);
-  sql::Statement st(m_db, "SELECT name FROM repositories WHERE name > ? ORDER BY name LIMIT ?");
+  auto st = m_db.query("SELECT name FROM repositories WHERE name > ? ORDER BY name LIMIT ?");
   st.bind(1, after).bind(2, as_int(limit));
   std::vector<std::string> out;
   while (st.step()) {
@@ -161,7 +161,7 @@ std::vector<std::string> Metadata::list_repositories(std::string_view after, std
 
 void Metadata::link_blob(std::string_view repo, std::string_view digest, std::int64_t now) {
   std::lock_guard lock(m_mutex);
-  sql::Transaction txn(m_db);
+  cache::Transaction txn(m_db);
   ensure_repository(repo, now);
   upsert_link(m_db, repo, digest, now);
   txn.commit();
@@ -171,7 +171,7 @@ bool Metadata::blob_linked(std::string_view repo, std::string_view digest) {
   std::lock_guard lock(m_mutex);
   std::int64_t touched = 0;
   {
-    sql::Statement st(m_db, "SELECT touched FROM repo_blobs WHERE repo = ? AND digest = ?");
+    auto st = m_db.query("SELECT touched FROM repo_blobs WHERE repo = ? AND digest = ?");
     st.bind(1, repo).bind(2, digest);
     if (!st.step()) {
       return false;
@@ -180,8 +180,7 @@ bool Metadata::blob_linked(std::string_view repo, std::string_view digest) {
   }
   const std::int64_t t = now();
   if (touched < t) {
-    sql::Statement(m_db,
-                   "UPDATE repo_blobs SET touched = ? WHERE repo = ? AND digest = ? AND "
+    m_db.query("UPDATE repo_blobs SET touched = ? WHERE repo = ? AND digest = ? AND "
                    "touched < ?")
         .bind(1, t)
         .bind(2, repo)
@@ -189,7 +188,7 @@ bool Metadata::blob_linked(std::string_view repo, std::string_view digest) {
         .bind(4, t)
         .run();
     if (m_db.changes() == 0) {  // another process removed (GC) or touched it meanwhile
-      sql::Statement again(m_db, "SELECT 1 FROM repo_blobs WHERE repo = ? AND digest = ?");
+      auto again = m_db.query("SELECT 1 FROM repo_blobs WHERE repo = ? AND digest = ?");
       again.bind(1, repo).bind(2, digest);
       return again.step();
     }
@@ -199,7 +198,7 @@ bool Metadata::blob_linked(std::string_view repo, std::string_view digest) {
 
 bool Metadata::unlink_blob(std::string_view repo, std::string_view digest) {
   std::lock_guard lock(m_mutex);
-  sql::Statement(m_db, "DELETE FROM repo_blobs WHERE repo = ? AND digest = ?")
+  m_db.query("DELETE FROM repo_blobs WHERE repo = ? AND digest = ?")
       .bind(1, repo)
       .bind(2, digest)
       .run();
@@ -208,17 +207,16 @@ bool Metadata::unlink_blob(std::string_view repo, std::string_view digest) {
 
 bool Metadata::blob_linked_anywhere(std::string_view digest) {
   std::lock_guard lock(m_mutex);
-  sql::Statement st(m_db, "SELECT 1 FROM repo_blobs WHERE digest = ? LIMIT 1");
+  auto st = m_db.query("SELECT 1 FROM repo_blobs WHERE digest = ? LIMIT 1");
   st.bind(1, digest);
   return st.step();
 }
 
 void Metadata::put_manifest(const ManifestPut& put) {
   std::lock_guard lock(m_mutex);
-  sql::Transaction txn(m_db);
+  cache::Transaction txn(m_db);
   ensure_repository(put.repo, put.now);
-  sql::Statement(m_db,
-                 "INSERT INTO manifests(repo, digest, media_type, size, created) "
+  m_db.query("INSERT INTO manifests(repo, digest, media_type, size, created) "
                  "VALUES (?, ?, ?, ?, ?) ON CONFLICT(repo, digest) DO UPDATE SET "
                  "media_type = excluded.media_type, size = excluded.size")
       .bind(1, put.repo)
@@ -229,8 +227,7 @@ void Metadata::put_manifest(const ManifestPut& put) {
       .run();
   upsert_link(m_db, put.repo, put.digest, put.now);
   for (const auto& tag : put.tags) {
-    sql::Statement(m_db,
-                   "INSERT INTO tags(repo, tag, digest, updated) VALUES (?, ?, ?, ?) "
+    m_db.query("INSERT INTO tags(repo, tag, digest, updated) VALUES (?, ?, ?, ?) "
                    "ON CONFLICT(repo, tag) DO UPDATE SET digest = excluded.digest, "
                    "updated = excluded.updated")
         .bind(1, put.repo)
@@ -240,8 +237,7 @@ void Metadata::put_manifest(const ManifestPut& put) {
         .run();
   }
   if (put.subject) {
-    sql::Statement(m_db,
-                   "INSERT OR REPLACE INTO referrers(repo, subject, digest, media_type, size, "
+    m_db.query("INSERT OR REPLACE INTO referrers(repo, subject, digest, media_type, size, "
                    "artifact_type, annotations) VALUES (?, ?, ?, ?, ?, ?, ?)")
         .bind(1, put.repo)
         .bind(2, *put.subject)
@@ -258,7 +254,7 @@ void Metadata::put_manifest(const ManifestPut& put) {
 std::optional<ManifestRecord> Metadata::find_manifest(std::string_view repo,
                                                       std::string_view digest) {
   std::lock_guard lock(m_mutex);
-  sql::Statement st(m_db, "SELECT media_type, size FROM manifests WHERE repo = ? AND digest = ?");
+  auto st = m_db.query("SELECT media_type, size FROM manifests WHERE repo = ? AND digest = ?");
   st.bind(1, repo).bind(2, digest);
   if (!st.step()) {
     return std::nullopt;
@@ -268,7 +264,7 @@ std::optional<ManifestRecord> Metadata::find_manifest(std::string_view repo,
 
 std::optional<std::string> Metadata::resolve_tag(std::string_view repo, std::string_view tag) {
   std::lock_guard lock(m_mutex);
-  sql::Statement st(m_db, "SELECT digest FROM tags WHERE repo = ? AND tag = ?");
+  auto st = m_db.query("SELECT digest FROM tags WHERE repo = ? AND tag = ?");
   st.bind(1, repo).bind(2, tag);
   if (!st.step()) {
     return std::nullopt;
@@ -278,14 +274,14 @@ std::optional<std::string> Metadata::resolve_tag(std::string_view repo, std::str
 
 bool Metadata::delete_tag(std::string_view repo, std::string_view tag) {
   std::lock_guard lock(m_mutex);
-  sql::Statement(m_db, "DELETE FROM tags WHERE repo = ? AND tag = ?").bind(1, repo).bind(2, tag).run();
+  m_db.query("DELETE FROM tags WHERE repo = ? AND tag = ?").bind(1, repo).bind(2, tag).run();
   return m_db.changes() > 0;
 }
 
 bool Metadata::delete_manifest(std::string_view repo, std::string_view digest) {
   std::lock_guard lock(m_mutex);
-  sql::Transaction txn(m_db);
-  sql::Statement(m_db, "DELETE FROM manifests WHERE repo = ? AND digest = ?")
+  cache::Transaction txn(m_db);
+  m_db.query("DELETE FROM manifests WHERE repo = ? AND digest = ?")
       .bind(1, repo)
       .bind(2, digest)
       .run();
@@ -295,7 +291,7 @@ bool Metadata::delete_manifest(std::string_view repo, std::string_view digest) {
   for (const char* sql_text : {"DELETE FROM tags WHERE repo = ? AND digest = ?",
                                "DELETE FROM referrers WHERE repo = ? AND digest = ?",
                                "DELETE FROM repo_blobs WHERE repo = ? AND digest = ?"}) {
-    sql::Statement(m_db, sql_text).bind(1, repo).bind(2, digest).run();
+    m_db.query(sql_text).bind(1, repo).bind(2, digest).run();
   }
   txn.commit();
   return true;
@@ -304,8 +300,7 @@ bool Metadata::delete_manifest(std::string_view repo, std::string_view digest) {
 std::vector<std::string> Metadata::list_tags(std::string_view repo, std::string_view after,
                                              std::size_t limit) {
   std::lock_guard lock(m_mutex);
-  sql::Statement st(m_db,
-                    "SELECT tag FROM tags WHERE repo = ? AND tag > ? ORDER BY tag LIMIT ?");
+  auto st = m_db.query("SELECT tag FROM tags WHERE repo = ? AND tag > ? ORDER BY tag LIMIT ?");
   st.bind(1, repo).bind(2, after).bind(3, as_int(limit));
   std::vector<std::string> out;
   while (st.step()) {
@@ -325,7 +320,7 @@ std::vector<ReferrerRecord> Metadata::list_referrers(
     text += " AND artifact_type = ?";
   }
   text += " ORDER BY digest";
-  sql::Statement st(m_db, text);
+  auto st = m_db.query(text);
   st.bind(1, repo).bind(2, subject);
   if (artifact_type) {
     st.bind(3, *artifact_type);
@@ -340,8 +335,7 @@ std::vector<ReferrerRecord> Metadata::list_referrers(
 
 void Metadata::create_upload(const UploadRecord& u) {
   std::lock_guard lock(m_mutex);
-  sql::Statement(m_db,
-                 "INSERT INTO uploads(uuid, repo, received, path, algorithm, started, updated) "
+  m_db.query("INSERT INTO uploads(uuid, repo, received, path, algorithm, started, updated) "
                  "VALUES (?, ?, ?, ?, ?, ?, ?)")
       .bind(1, u.uuid)
       .bind(2, u.repo)
@@ -355,7 +349,7 @@ void Metadata::create_upload(const UploadRecord& u) {
 
 std::optional<UploadRecord> Metadata::find_upload(std::string_view uuid) {
   std::lock_guard lock(m_mutex);
-  sql::Statement st(m_db, std::string(k_upload_columns) + "WHERE uuid = ?");
+  auto st = m_db.query(std::string(k_upload_columns) + "WHERE uuid = ?");
   st.bind(1, uuid);
   if (!st.step()) {
     return std::nullopt;
@@ -365,7 +359,7 @@ std::optional<UploadRecord> Metadata::find_upload(std::string_view uuid) {
 
 void Metadata::set_upload_offset(std::string_view uuid, std::uint64_t offset, std::int64_t now) {
   std::lock_guard lock(m_mutex);
-  sql::Statement(m_db, "UPDATE uploads SET received = ?, updated = ? WHERE uuid = ?")
+  m_db.query("UPDATE uploads SET received = ?, updated = ? WHERE uuid = ?")
       .bind(1, as_int(offset))
       .bind(2, now)
       .bind(3, uuid)
@@ -374,20 +368,20 @@ void Metadata::set_upload_offset(std::string_view uuid, std::uint64_t offset, st
 
 bool Metadata::delete_upload(std::string_view uuid) {
   std::lock_guard lock(m_mutex);
-  sql::Statement(m_db, "DELETE FROM uploads WHERE uuid = ?").bind(1, uuid).run();
+  m_db.query("DELETE FROM uploads WHERE uuid = ?").bind(1, uuid).run();
   return m_db.changes() > 0;
 }
 
 std::size_t Metadata::count_uploads() {
   std::lock_guard lock(m_mutex);
-  sql::Statement st(m_db, "SELECT COUNT(*) FROM uploads");
+  auto st = m_db.query("SELECT COUNT(*) FROM uploads");
   st.step();
   return static_cast<std::size_t>(st.integer(0));
 }
 
 std::vector<UploadRecord> Metadata::uploads_updated_before(std::int64_t before) {
   std::lock_guard lock(m_mutex);
-  sql::Statement st(m_db, std::string(k_upload_columns) + "WHERE updated < ?");
+  auto st = m_db.query(std::string(k_upload_columns) + "WHERE updated < ?");
   st.bind(1, before);
   std::vector<UploadRecord> out;
   while (st.step()) {
@@ -398,15 +392,14 @@ std::vector<UploadRecord> Metadata::uploads_updated_before(std::int64_t before) 
 
 bool Metadata::upload_exists(std::string_view uuid) {
   std::lock_guard lock(m_mutex);
-  sql::Statement st(m_db, "SELECT 1 FROM uploads WHERE uuid = ?");
+  auto st = m_db.query("SELECT 1 FROM uploads WHERE uuid = ?");
   st.bind(1, uuid);
   return st.step();
 }
 
 std::vector<StoredManifest> Metadata::list_manifests(std::string_view repo) {
   std::lock_guard lock(m_mutex);
-  sql::Statement st(m_db,
-                    "SELECT digest, media_type, size, created FROM manifests WHERE repo = ? "
+  auto st = m_db.query("SELECT digest, media_type, size, created FROM manifests WHERE repo = ? "
                     "ORDER BY digest");
   st.bind(1, repo);
   std::vector<StoredManifest> out;
@@ -419,7 +412,7 @@ std::vector<StoredManifest> Metadata::list_manifests(std::string_view repo) {
 
 std::vector<TagEntry> Metadata::list_tag_targets(std::string_view repo) {
   std::lock_guard lock(m_mutex);
-  sql::Statement st(m_db, "SELECT tag, digest FROM tags WHERE repo = ? ORDER BY tag");
+  auto st = m_db.query("SELECT tag, digest FROM tags WHERE repo = ? ORDER BY tag");
   st.bind(1, repo);
   std::vector<TagEntry> out;
   while (st.step()) {
@@ -430,8 +423,7 @@ std::vector<TagEntry> Metadata::list_tag_targets(std::string_view repo) {
 
 std::vector<LinkRecord> Metadata::list_links(std::string_view repo) {
   std::lock_guard lock(m_mutex);
-  sql::Statement st(m_db,
-                    "SELECT digest, created, touched FROM repo_blobs WHERE repo = ? "
+  auto st = m_db.query("SELECT digest, created, touched FROM repo_blobs WHERE repo = ? "
                     "ORDER BY digest");
   st.bind(1, repo);
   std::vector<LinkRecord> out;
@@ -443,8 +435,7 @@ std::vector<LinkRecord> Metadata::list_links(std::string_view repo) {
 
 std::vector<ReferrerLink> Metadata::list_referrer_links(std::string_view repo) {
   std::lock_guard lock(m_mutex);
-  sql::Statement st(m_db,
-                    "SELECT subject, digest FROM referrers WHERE repo = ? ORDER BY subject, "
+  auto st = m_db.query("SELECT subject, digest FROM referrers WHERE repo = ? ORDER BY subject, "
                     "digest");
   st.bind(1, repo);
   std::vector<ReferrerLink> out;
@@ -456,7 +447,7 @@ std::vector<ReferrerLink> Metadata::list_referrer_links(std::string_view repo) {
 
 std::vector<UploadRecord> Metadata::list_uploads() {
   std::lock_guard lock(m_mutex);
-  sql::Statement st(m_db, std::string(k_upload_columns) + "ORDER BY uuid");
+  auto st = m_db.query(std::string(k_upload_columns) + "ORDER BY uuid");
   std::vector<UploadRecord> out;
   while (st.step()) {
     out.push_back(read_upload(st));
@@ -467,10 +458,9 @@ std::vector<UploadRecord> Metadata::list_uploads() {
 bool Metadata::collect_manifest(std::string_view repo, std::string_view digest,
                                 std::int64_t created_before, std::int64_t touched_before) {
   std::lock_guard lock(m_mutex);
-  sql::Transaction txn(m_db);
+  cache::Transaction txn(m_db);
   {
-    sql::Statement st(m_db,
-                      "SELECT 1 FROM manifests m WHERE m.repo = ?1 AND m.digest = ?2 AND "
+    auto st = m_db.query("SELECT 1 FROM manifests m WHERE m.repo = ?1 AND m.digest = ?2 AND "
                       "m.created < ?3 "
                       "AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.repo = ?1 AND t.digest = ?2) "
                       "AND NOT EXISTS (SELECT 1 FROM repo_blobs b WHERE b.repo = ?1 AND "
@@ -483,7 +473,7 @@ bool Metadata::collect_manifest(std::string_view repo, std::string_view digest,
   for (const char* sql_text : {"DELETE FROM manifests WHERE repo = ? AND digest = ?",
                                "DELETE FROM referrers WHERE repo = ? AND digest = ?",
                                "DELETE FROM repo_blobs WHERE repo = ? AND digest = ?"}) {
-    sql::Statement(m_db, sql_text).bind(1, repo).bind(2, digest).run();
+    m_db.query(sql_text).bind(1, repo).bind(2, digest).run();
   }
   txn.commit();
   return true;
@@ -493,11 +483,10 @@ std::vector<std::string> Metadata::collect_links(std::string_view repo,
                                                 const std::vector<std::string>& digests,
                                                 std::int64_t touched_before) {
   std::lock_guard lock(m_mutex);
-  sql::Transaction txn(m_db);
+  cache::Transaction txn(m_db);
   std::vector<std::string> removed;
   for (const auto& digest : digests) {
-    sql::Statement(m_db,
-                   "DELETE FROM repo_blobs WHERE repo = ?1 AND digest = ?2 AND touched < ?3 "
+    m_db.query("DELETE FROM repo_blobs WHERE repo = ?1 AND digest = ?2 AND touched < ?3 "
                    "AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.repo = ?1 AND "
                    "m.digest = ?2)")
         .bind(1, repo)
@@ -514,8 +503,7 @@ std::vector<std::string> Metadata::collect_links(std::string_view repo,
 
 bool Metadata::collect_repository_if_empty(std::string_view repo) {
   std::lock_guard lock(m_mutex);
-  sql::Statement(m_db,
-                 "DELETE FROM repositories WHERE name = ?1 "
+  m_db.query("DELETE FROM repositories WHERE name = ?1 "
                  "AND NOT EXISTS (SELECT 1 FROM repo_blobs WHERE repo = ?1) "
                  "AND NOT EXISTS (SELECT 1 FROM manifests WHERE repo = ?1) "
                  "AND NOT EXISTS (SELECT 1 FROM tags WHERE repo = ?1) "
@@ -529,10 +517,10 @@ void Metadata::with_unlinked_frozen(
     const std::vector<std::string>& digests,
     const std::function<void(const std::vector<std::string>&)>& fn) {
   std::lock_guard lock(m_mutex);
-  sql::Transaction txn(m_db);
+  cache::Transaction txn(m_db);
   std::vector<std::string> unlinked;
   for (const auto& digest : digests) {
-    sql::Statement st(m_db, "SELECT 1 FROM repo_blobs WHERE digest = ? LIMIT 1");
+    auto st = m_db.query("SELECT 1 FROM repo_blobs WHERE digest = ? LIMIT 1");
     st.bind(1, digest);
     if (!st.step()) {
       unlinked.push_back(digest);

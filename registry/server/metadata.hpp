@@ -13,7 +13,7 @@
 #include <string_view>
 #include <vector>
 
-#include "registry/server/sqlite.hpp"
+#include "cache/database.hpp"
 
 namespace strata::registry {
 
@@ -178,7 +178,7 @@ class Metadata {
   void migrate();
   std::function<std::int64_t()> m_clock;
   std::mutex m_mutex;
-  sql::Connection m_db;
+  cache::Database m_db;
 };
 
 }  // namespace strata::registry

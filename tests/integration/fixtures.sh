@@ -58,3 +58,15 @@ use_debian_fixture() {
   bash "$STRATA_SOURCE_DIR/tests/fixtures/debian/make_archive.sh" "$FIX" >/dev/null
   export STRATA_DEBIAN_MIRROR="file://$FIX/archive"
 }
+
+# fixture_debian_table [EXTRA_LINE...]: the [debian] table of a recipe that installs from the
+# test archive (after use_debian_fixture), with any extra lines (e.g. architectures) at the
+# end of the table; for use inside a recipe heredoc: $(fixture_debian_table).
+fixture_debian_table() {
+  printf '[debian]\nsuite = "trixie"\ncomponents = ["main", "system"]\nkeyring = "%s"\n' \
+    "$FIX/keyring.gpg"
+  local line
+  for line in "$@"; do
+    printf '%s\n' "$line"
+  done
+}

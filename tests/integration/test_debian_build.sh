@@ -15,10 +15,7 @@ write_recipe() {  # write_recipe EXTRA_PACKAGES
 [recipe]
 name = "fixture-image"
 
-[debian]
-suite = "trixie"
-components = ["main", "system"]
-keyring = "$FIX/keyring.gpg"
+$(fixture_debian_table)
 
 [[layer]]
 name = "base"

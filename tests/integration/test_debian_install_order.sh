@@ -12,10 +12,7 @@ mkdir -p "$P"
 cat >"$P/strata.toml" <<TOML
 [recipe]
 name = "order"
-[debian]
-suite = "trixie"
-components = ["main", "system"]
-keyring = "$FIX/keyring.gpg"
+$(fixture_debian_table)
 [[layer]]
 name = "base"
   [[layer.step]]

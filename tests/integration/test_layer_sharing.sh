@@ -13,10 +13,7 @@ mkdir -p "$CAT/base" "$CAT/gpu"
 cat >"$CAT/base/fixture.toml" <<TOML
 [recipe]
 name = "fixture-base"
-[debian]
-suite = "trixie"
-components = ["main", "system"]
-keyring = "$FIX/keyring.gpg"
+$(fixture_debian_table)
 [[layer]]
 name = "base"
   [[layer.step]]

@@ -21,10 +21,7 @@ write_recipe() {  # write_recipe PACKAGES
 [recipe]
 name = "sbom-image"
 
-[debian]
-suite = "trixie"
-components = ["main", "system"]
-keyring = "$FIX/keyring.gpg"
+$(fixture_debian_table)
 
 [[layer]]
 name = "base"

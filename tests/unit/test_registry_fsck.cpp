@@ -5,7 +5,7 @@
 #include <fstream>
 
 #include "registry/server/fsck.hpp"
-#include "registry/server/sqlite.hpp"
+#include "cache/database.hpp"
 #include "registry_fixture.hpp"
 #include "util/error.hpp"
 
@@ -88,7 +88,7 @@ TEST_CASE("fsck: a deleted manifest file and a dangling tag are errors") {
   const Digest m = push_image(r, "app", "v1", "{\"x\":1}", "layer");
   std::filesystem::remove(blob_file(r, m));
   {
-    reg::sql::Connection db(r.root() / "registry.db");
+    strata::cache::Database db(r.root() / "registry.db");
     db.exec(
         "INSERT INTO tags(repo, tag, digest, updated) VALUES ('app', 'ghost', "
         "'sha256:0000000000000000000000000000000000000000000000000000000000000000', 1)");

@@ -7,7 +7,7 @@
 
 #include "registry/server/gc.hpp"
 #include "registry/server/metadata.hpp"
-#include "registry/server/sqlite.hpp"
+#include "cache/database.hpp"
 #include "registry_fixture.hpp"
 #include "util/error.hpp"
 
@@ -342,7 +342,7 @@ TEST_CASE("metadata: a version 1 database gains touched times equal to link crea
   strata::util::TempDir dir("strata-gc-test");
   const auto path = dir.path() / "registry.db";
   {
-    reg::sql::Connection db(path);
+    strata::cache::Database db(path);
     db.exec(
         "CREATE TABLE repo_blobs (repo TEXT NOT NULL, digest TEXT NOT NULL, created INTEGER "
         "NOT NULL, PRIMARY KEY (repo, digest)) WITHOUT ROWID;"
