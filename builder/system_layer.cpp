@@ -616,12 +616,16 @@ void apply_run_step(const SystemLayerContext& ctx, const RunStep& step, const fs
 }
 
 void normalise_system_tree(const fs::path& upper, std::int64_t sde) {
+  // var/lib/dpkg/triggers/Unincorp stays (empty after a complete configure): without it
+  // dpkg assumes a database from before triggers existed and activates every trigger of
+  // every installed package on its next run (trig_transitional_activate), i.e. in each
+  // layer above and in any `apt-get install` inside the image.
   for (const char* rel :
        {"var/log/dpkg.log", "var/log/alternatives.log", "var/log/bootstrap.log",
         "var/cache/ldconfig/aux-cache", "var/lib/dbus/machine-id", "var/lib/dpkg/status-old",
         "var/lib/dpkg/available-old", "var/lib/dpkg/diversions-old",
         "var/lib/dpkg/statoverride-old", "var/lib/dpkg/lock", "var/lib/dpkg/lock-frontend",
-        "var/lib/dpkg/triggers/Lock", "var/lib/dpkg/triggers/Unincorp", "etc/passwd-",
+        "var/lib/dpkg/triggers/Lock", "etc/passwd-",
         "etc/group-", "etc/shadow-", "etc/gshadow-", "etc/subuid-", "etc/subgid-",
         "var/cache/debconf/config.dat-old", "var/cache/debconf/templates.dat-old",
         "var/cache/debconf/passwords.dat-old", "var/lib/systemd/catalog/database",

@@ -46,7 +46,7 @@ ONLY_MMDEBSTRAP = [
     "etc/*-",                      # backups of passwd/group/shadow (removed: build time)
     "var/cache/debconf/*-old", "var/lib/dpkg/*-old",   # backups
     "run/lock", "var/lib/dpkg/lock*", "var/lib/dpkg/triggers/Lock",
-    "var/lib/dpkg/triggers/Unincorp", "var/cache/apt/archives/lock", "var/lib/apt/lists/lock",
+    "var/cache/apt/archives/lock", "var/lib/apt/lists/lock",
 ]
 ONLY_STRATA = ["var/lib/dpkg/available", "var/lib/dpkg/statoverride"]  # dpkg --unpack's empty files
 DIFFER = {
