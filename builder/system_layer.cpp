@@ -112,25 +112,44 @@ struct ScriptPackage {
   std::string arch;
 };
 
-// A sandboxed script: each package's `preinst install` (found in `preinst_dir` as NAME.preinst
-// or NAME:ARCH.preinst), then, with `configure`, `dpkg --configure -a`; service starts are
-// forbidden by a policy-rc.d for the duration.
-std::string maintainer_script(const std::vector<ScriptPackage>& preinst,
-                              const std::string& preinst_dir, bool configure) {
+// Where a preinst that runs before its package is unpacked is staged: as dpkg does, its
+// whole control area (control, templates, config, preinst, ...) is moved to
+// /var/lib/dpkg/tmp.ci for the run, so that debconf's frontend finds the package name
+// (tmp.ci/control), loads its templates (tmp.ci/templates) and runs its config script
+// before the preinst asks its questions.
+constexpr const char* k_preinst_staging = "/.strata-preinst";
+
+// A sandboxed script: each package's `preinst install` (with `staged`, from its control area
+// staged under k_preinst_staging as NAME:ARCH/; else the installed NAME.preinst or
+// NAME:ARCH.preinst in /var/lib/dpkg/info), then, with `configure`, `dpkg --configure -a`;
+// service starts are forbidden by a policy-rc.d for the duration.
+std::string maintainer_script(const std::vector<ScriptPackage>& preinst, bool staged,
+                              bool configure) {
+  const std::string run_env =
+      "DPKG_MAINTSCRIPT_PACKAGE=$1 DPKG_MAINTSCRIPT_ARCH=$2 DPKG_MAINTSCRIPT_NAME=preinst "
+      "DPKG_RUNNING_VERSION=$(dpkg-query --showformat='${Version}' --show dpkg 2>/dev/null || "
+      "true) ";
+  const std::string failed = " install || { echo \"strata: preinst of $1 failed\" >&2; exit 1; }\n";
   std::string script =
       "set -e\n"
       "printf '#!/bin/sh\\n# strata: no service starts while building an image\\nexit 101\\n' "
       "> /usr/sbin/policy-rc.d\n"
       "chmod 0755 /usr/sbin/policy-rc.d\n"
-      "run_preinst() {\n"
-      "  f=" + preinst_dir + "/$1.preinst\n"
-      "  [ -e \"$f\" ] || f=" + preinst_dir + "/$1:$2.preinst\n"
-      "  if [ -x \"$f\" ]; then\n"
-      "    DPKG_MAINTSCRIPT_PACKAGE=$1 DPKG_MAINTSCRIPT_ARCH=$2 DPKG_MAINTSCRIPT_NAME=preinst "
-      "DPKG_RUNNING_VERSION=$(dpkg-query --showformat='${Version}' --show dpkg 2>/dev/null || "
-      "true) \"$f\" install || { echo \"strata: preinst of $1 failed\" >&2; exit 1; }\n"
-      "  fi\n"
-      "}\n";
+      "run_preinst() {\n";
+  if (staged) {
+    script += std::string("  ci=/var/lib/dpkg/tmp.ci\n"
+                          "  rm -rf \"$ci\"\n"
+                          "  mv \"") + k_preinst_staging + "/$1:$2\" \"$ci\"\n"
+              "  " + run_env + "\"$ci/preinst\"" + failed +
+              "  rm -rf \"$ci\"\n";
+  } else {
+    script += "  f=/var/lib/dpkg/info/$1.preinst\n"
+              "  [ -e \"$f\" ] || f=/var/lib/dpkg/info/$1:$2.preinst\n"
+              "  if [ -x \"$f\" ]; then\n"
+              "    " + run_env + "\"$f\"" + failed +
+              "  fi\n";
+  }
+  script += "}\n";
   for (const ScriptPackage& p : preinst) {
     script += "run_preinst " + shell_quote(p.name) + " " + shell_quote(p.arch) + "\n";
   }
@@ -508,7 +527,7 @@ void apply_debian_step(const SystemLayerContext& ctx, const DebianStep& step,
       for (std::size_t i : bootstrap) {
         pre.push_back(script_package(i));
       }
-      run_scripts(ctx, locked, upper, maintainer_script(pre, "/var/lib/dpkg/info", true),
+      run_scripts(ctx, locked, upper, maintainer_script(pre, false, true),
                   "the essential packages' preinst scripts and dpkg --configure -a");
     }
     system_ready = true;
@@ -532,7 +551,7 @@ void apply_debian_step(const SystemLayerContext& ctx, const DebianStep& step,
     }
     std::vector<ScriptPackage> early;
     std::vector<ScriptPackage> late;
-    const fs::path staging = upper / ".strata-preinst";
+    const fs::path staging = upper / fs::path(k_preinst_staging).relative_path();
     for (std::size_t i : group) {
       const auto it = controls[i].files.find("preinst");
       if (!configure || it == controls[i].files.end()) {
@@ -549,19 +568,24 @@ void apply_debian_step(const SystemLayerContext& ctx, const DebianStep& step,
         continue;
       }
       const ScriptPackage sp = script_package(i);
-      fs::create_directories(staging);
-      const fs::path file = staging / (sp.name + ".preinst");
-      util::write_file_atomic(file, it->second.content, 0755);
+      const fs::path area = staging / (sp.name + ":" + sp.arch);
+      fs::create_directories(area);
+      for (const auto& [member, file] : controls[i].files) {
+        if (member.find('/') == std::string::npos && member != "." && member != "..") {
+          const bool script = member == "preinst";  // run directly: executable, as before
+          util::write_file_atomic(area / member, file.content, script ? 0755 : file.mode & 07777);
+        }
+      }
       early.push_back(sp);
     }
     if (!early.empty()) {
-      run_scripts(ctx, locked, upper, maintainer_script(early, "/.strata-preinst", false),
+      run_scripts(ctx, locked, upper, maintainer_script(early, true, false),
                   "preinst scripts (before unpacking)");
     }
     util::remove_tree(staging);
     unpack(group, !system_ready && empty_system ? debian::MergedUsr::Yes : debian::MergedUsr::Auto);
     if (configure) {
-      run_scripts(ctx, locked, upper, maintainer_script(late, "/var/lib/dpkg/info", true),
+      run_scripts(ctx, locked, upper, maintainer_script(late, false, true),
                   "preinst scripts and dpkg --configure -a");
     }
     system_ready = true;

@@ -2,7 +2,9 @@
 # Install order inside one Debian layer, hermetic: needs-tool's preinst uses preinst-tool,
 # its Pre-Depends, in the same layer; dpkg promises the Pre-Depends is configured before the
 # preinst runs, so strata must unpack and configure preinst-tool in a group of its own
-# first (builder/install_order.hpp). The fixture's preinst fails otherwise.
+# first (builder/install_order.hpp). The fixture's preinst fails otherwise. A preinst that
+# runs before its package is unpacked runs as dpkg runs it: from the package's whole control
+# area in /var/lib/dpkg/tmp.ci (early-area's preinst checks), which is gone afterwards.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/fixtures.sh"
 use_debian_fixture
@@ -22,7 +24,7 @@ name = "base"
 name = "tools"
   [[layer.step]]
   type = "debian"
-  packages = ["needs-tool", "hello"]
+  packages = ["needs-tool", "hello", "early-area"]
 TOML
 strata lock "$P" >"$WORK/lock.out" 2>&1 || fail "lock: $(cat "$WORK/lock.out")"
 strata build -v "$P" --locked -t order:1 >"$WORK/build.out" 2>&1 ||
@@ -33,3 +35,9 @@ strata run order:1 -- sh -c 'cat /var/lib/strata-test/needs-tool; dpkg-query -W 
 grep -q "^preinst install" "$WORK/run.out" || fail "needs-tool's preinst did not run: $(cat "$WORK/run.out")"
 [ "$(grep -c 'install ok installed' "$WORK/run.out")" = 3 ] || fail "not all configured: $(cat "$WORK/run.out")"
 pass "a preinst runs after its same-layer Pre-Depends is unpacked and configured"
+strata run order:1 -- sh -c 'cat /var/lib/strata-test/early-area; ls /var/lib/dpkg/info/early-area.templates; ls -d /var/lib/dpkg/tmp.ci /.strata-preinst 2>&1 || true' \
+  >"$WORK/area.out" 2>&1 || true
+grep -q "^preinst install from /var/lib/dpkg/tmp.ci$" "$WORK/area.out" || fail "early-area's preinst: $(cat "$WORK/area.out")"
+grep -q "info/early-area.templates" "$WORK/area.out" || fail "no templates in the dpkg database: $(cat "$WORK/area.out")"
+[ "$(grep -c 'No such file' "$WORK/area.out")" = 2 ] || fail "staging left in the image: $(cat "$WORK/area.out")"
+pass "a preinst before unpacking runs from its control area in /var/lib/dpkg/tmp.ci, removed afterwards"
