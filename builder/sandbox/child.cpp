@@ -23,7 +23,8 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>  // the ST_* flag values
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -67,17 +68,21 @@ void do_mount(const ChildPlan& plan, const char* source, const char* target, con
 
 // Remounts a bind mount read-only, keeping the flags the kernel locks in a user namespace.
 void remount_read_only(const ChildPlan& plan, const char* target) noexcept {
-  struct statvfs st {};
-  if (::statvfs(target, &st) != 0) {
-    die(plan, ChildFailure::System, "statvfs", target);
+  // statfs, not statvfs: glibc's statvfs may read /proc/mounts (allocating) when the
+  // kernel does not report the flags; statfs is a plain system call. Its f_flags use the
+  // ST_* values.
+  struct statfs st {};
+  if (::statfs(target, &st) != 0) {
+    die(plan, ChildFailure::System, "statfs", target);
   }
+  const auto has = [&](long bit) { return (st.f_flags & bit) != 0; };
   unsigned long flags = MS_BIND | MS_REMOUNT | MS_RDONLY;
-  if ((st.f_flag & ST_NOSUID) != 0) flags |= MS_NOSUID;
-  if ((st.f_flag & ST_NODEV) != 0) flags |= MS_NODEV;
-  if ((st.f_flag & ST_NOEXEC) != 0) flags |= MS_NOEXEC;
-  if ((st.f_flag & ST_NOATIME) != 0) flags |= MS_NOATIME;
-  if ((st.f_flag & ST_NODIRATIME) != 0) flags |= MS_NODIRATIME;
-  if ((st.f_flag & ST_RELATIME) != 0) flags |= MS_RELATIME;
+  if (has(ST_NOSUID)) flags |= MS_NOSUID;
+  if (has(ST_NODEV)) flags |= MS_NODEV;
+  if (has(ST_NOEXEC)) flags |= MS_NOEXEC;
+  if (has(ST_NOATIME)) flags |= MS_NOATIME;
+  if (has(ST_NODIRATIME)) flags |= MS_NODIRATIME;
+  if (has(ST_RELATIME)) flags |= MS_RELATIME;
   do_mount(plan, nullptr, target, nullptr, flags, nullptr, "remount read-only");
 }
 
@@ -242,13 +247,19 @@ void child_main(const ChildPlan& plan) noexcept {
     // refusal only costs speed, so it is not an error.
     static_cast<void>(install_ignore_sync_filter());
   }
-  if (!plan.user_namespace && ::setgroups(0, nullptr) != 0) {
+  // Raw system calls, not glibc's wrappers: in a process that has (had) other threads,
+  // glibc's set*id() broadcast the change to every thread under its thread-list lock. This
+  // child was made by a raw clone(), so it has one thread but inherits glibc's view of the
+  // parent's threads, and the lock as it was: held by a thread that was starting or exiting
+  // at that moment, it is never released here and the child hangs (seen with .debs
+  // downloading on a background thread during a build). One thread: the raw call is enough.
+  if (!plan.user_namespace && ::syscall(SYS_setgroups, 0, nullptr) != 0) {
     die(plan, ChildFailure::System, "setgroups");
   }
-  if (::setresgid(plan.gid, plan.gid, plan.gid) != 0) {
+  if (::syscall(SYS_setresgid, plan.gid, plan.gid, plan.gid) != 0) {
     die(plan, ChildFailure::System, "setgid");
   }
-  if (::setresuid(plan.uid, plan.uid, plan.uid) != 0) {
+  if (::syscall(SYS_setresuid, plan.uid, plan.uid, plan.uid) != 0) {
     die(plan, ChildFailure::System, "setuid");
   }
   if (::chdir(plan.workdir.c_str()) != 0) {

@@ -3,8 +3,10 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <atomic>
 #include <chrono>
 #include <set>
+#include <thread>
 
 #include "builder/sandbox/sandbox.hpp"
 #include "cache/store.hpp"
@@ -256,4 +258,35 @@ TEST_CASE("sandbox: several lower dirs, topmost first") {
   util::write_file_atomic(top / "data/keep.txt", "top\n");
   RunOptions options = test::shell_options("cat /data/keep.txt /etc/motd", {top, tmp.path() / "rootfs"});
   CHECK(sb::run(options, tmp.path() / "upper").output == "top\nwelcome\n");
+}
+
+TEST_CASE("sandbox: a sandbox started while other threads start and exit does not hang") {
+  // The child is made by a raw clone() and inherits glibc's view of the parent's threads;
+  // glibc's set*id() wrappers then wait for a thread-list lock that a thread starting or
+  // exiting held at clone time, forever (a build hung this way while .debs downloaded on a
+  // background thread). Each run has a timeout, so a hang fails the test instead.
+  util::TempDir tmp("sandbox-test");
+  test::make_rootfs(tmp.path() / "rootfs");
+  std::atomic<bool> stop{false};
+  std::thread churn([&] {
+    while (!stop) {
+      std::thread([] {}).join();
+    }
+  });
+  int finished = 0;
+  std::string failure;
+  for (int i = 0; i < 150 && failure.empty(); ++i) {
+    RunOptions options = test::shell_options("true", {tmp.path() / "rootfs"});
+    options.timeout_seconds = 10;
+    try {
+      sb::run(options, tmp.path() / ("upper" + std::to_string(i)));
+      ++finished;
+    } catch (const util::Error& e) {
+      failure = e.what();
+    }
+  }
+  stop = true;
+  churn.join();
+  INFO(failure);
+  CHECK(finished == 150);
 }
