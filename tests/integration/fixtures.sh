@@ -70,3 +70,11 @@ fixture_debian_table() {
     printf '%s\n' "$line"
   done
 }
+
+# fixture_base_layer: the layer "base" that installs the test archive's minbase (the
+# Essential packages and host-tools, whose dpkg configures the layers above), for a recipe
+# heredoc after $(fixture_debian_table); lines written after it (e.g. packages = [...]) add
+# to its step.
+fixture_base_layer() {
+  printf '[[layer]]\nname = "base"\n  [[layer.step]]\n  type = "debian"\n  priority = "minbase"\n'
+}

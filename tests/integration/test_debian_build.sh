@@ -17,11 +17,7 @@ name = "fixture-image"
 
 $(fixture_debian_table)
 
-[[layer]]
-name = "base"
-  [[layer.step]]
-  type = "debian"
-  priority = "minbase"
+$(fixture_base_layer)
 
 [[layer]]
 name = "apps"

@@ -15,11 +15,7 @@ cat >"$P/strata.toml" <<TOML
 [recipe]
 name = "order"
 $(fixture_debian_table)
-[[layer]]
-name = "base"
-  [[layer.step]]
-  type = "debian"
-  priority = "minbase"
+$(fixture_base_layer)
 [[layer]]
 name = "tools"
   [[layer.step]]

@@ -16,11 +16,7 @@ name = "triggers"
 
 $(fixture_debian_table)
 
-[[layer]]
-name = "base"
-  [[layer.step]]
-  type = "debian"
-  priority = "minbase"
+$(fixture_base_layer)
   packages = ["trigger-watch"]
 
 [[layer]]

@@ -14,11 +14,7 @@ cat >"$CAT/base/fixture.toml" <<TOML
 [recipe]
 name = "fixture-base"
 $(fixture_debian_table)
-[[layer]]
-name = "base"
-  [[layer.step]]
-  type = "debian"
-  priority = "minbase"
+$(fixture_base_layer)
 TOML
 cat >"$CAT/gpu/cuda-lite.toml" <<'TOML'
 [recipe]

@@ -23,11 +23,7 @@ name = "sbom-image"
 
 $(fixture_debian_table)
 
-[[layer]]
-name = "base"
-  [[layer.step]]
-  type = "debian"
-  priority = "minbase"
+$(fixture_base_layer)
 
 [[layer]]
 name = "apps"
