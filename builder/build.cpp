@@ -76,7 +76,7 @@ std::vector<LayerInput> system_inputs(const BuildContext& ctx, const Recipe& rec
                                       const Layer& layer) {
   // Bumped whenever how strata installs, configures or normalises a system layer changes,
   // so that layers cached by an older strata are not reused for a different result.
-  constexpr std::string_view k_system_layer_format = "strata.system-layer.v7";
+  constexpr std::string_view k_system_layer_format = "strata.system-layer.v8";
   std::vector<LayerInput> inputs;
   inputs.push_back(LayerInput{"strata:system-layer-format",
                               oci::Digest::of(k_system_layer_format).hex(), 0, "format", ""});
